@@ -1,0 +1,13 @@
+// Each rgemma subcommand registers its options on the CLI11 app and a callback
+// that runs it. Errors are thrown as rg::Error and printed by main as one line.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace rg::cli {
+
+void RegisterForward(CLI::App& app);
+void RegisterGenerate(CLI::App& app);
+void RegisterInit(CLI::App& app);
+
+}  // namespace rg::cli

@@ -1,0 +1,37 @@
+// rgemma: the command line. `rgemma --help` lists the subcommands.
+#include <cstdio>
+#include <exception>
+
+#include "cli/commands.h"
+#include "core/error.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"rgemma: RecurrentGemma (Griffin) inference on the CPU"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "rgemma 0.1.0");
+  rg::cli::RegisterForward(app);
+  rg::cli::RegisterGenerate(app);
+  rg::cli::RegisterInit(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "rgemma: %s (see rgemma --help)\n", e.what());
+    return 2;
+  } catch (const rg::Error& e) {
+    std::fprintf(stderr, "rgemma: error: %s\n", e.what());
+    return 1;
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "rgemma: error: out of memory\n");
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "rgemma: error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,26 @@
+// A one-line progress bar on stderr (redrawn in place on a terminal, printed
+// every 10% otherwise).
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <string>
+
+namespace rg::cli {
+
+class Progress {
+ public:
+  Progress(std::string label, size_t total);
+  void Add(size_t n);
+  void Done();
+
+ private:
+  void Draw(bool force);
+  std::string label_;
+  size_t total_, done_ = 0;
+  int last_decile_ = -1;
+  bool tty_;
+  std::chrono::steady_clock::time_point start_, last_draw_;
+};
+
+}  // namespace rg::cli

@@ -1,0 +1,60 @@
+// A fixed pool of worker threads that splits an index range [0, n) into
+// contiguous pieces. Created once; ParallelFor does not allocate.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace rg {
+
+class ThreadPool {
+ public:
+  // n_threads includes the calling thread; 1 means everything runs inline.
+  explicit ThreadPool(int n_threads);
+  ~ThreadPool();
+  ThreadPool(const ThreadPool&) = delete;
+  ThreadPool& operator=(const ThreadPool&) = delete;
+
+  int size() const { return n_threads_; }
+
+  // Calls fn(begin, end, thread_index) on disjoint pieces covering [0, n).
+  // Pieces are multiples of `grain` (except the last). Blocks until all finish.
+  template <class Fn>
+  void ParallelFor(int64_t n, int64_t grain, Fn&& fn) {
+    if (n <= 0) return;
+    if (grain < 1) grain = 1;
+    const int64_t chunks = (n + grain - 1) / grain;
+    const int workers = int(chunks < n_threads_ ? chunks : n_threads_);
+    if (workers <= 1) {
+      fn(int64_t(0), n, 0);
+      return;
+    }
+    auto body = [&](int w) {
+      const int64_t c0 = chunks * w / workers, c1 = chunks * (w + 1) / workers;
+      const int64_t b = c0 * grain, e = c1 * grain < n ? c1 * grain : n;
+      if (b < e) fn(b, e, w);
+    };
+    Run(workers, &body, [](void* ctx, int w) { (*static_cast<decltype(body)*>(ctx))(w); });
+  }
+
+ private:
+  using Trampoline = void (*)(void*, int);
+  void Run(int workers, void* ctx, Trampoline call);
+  void WorkerLoop(int index);
+
+  int n_threads_;
+  std::vector<std::thread> threads_;
+  std::mutex mu_;
+  std::condition_variable start_cv_, done_cv_;
+  uint64_t generation_ = 0;
+  int active_workers_ = 0;
+  int pending_ = 0;
+  void* ctx_ = nullptr;
+  Trampoline call_ = nullptr;
+  bool stop_ = false;
+};
+
+}  // namespace rg

@@ -1,0 +1,45 @@
+// One sequence being run: shared immutable Weights + its own State, Scratch
+// and logits buffer. The building block of generate, chat, forward and serve.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "core/threads.h"
+#include "model/griffin.h"
+
+namespace rg {
+
+class Session {
+ public:
+  // max_rows bounds the rows of one Forward call (prefill chunk size); it
+  // sizes the scratch, so memory does not depend on prompt length.
+  Session(std::shared_ptr<const Weights> weights, ThreadPool& pool, int64_t max_rows = 256);
+
+  // Feeds tokens (any number, in chunks) and returns the logits after the last
+  // one [V]. The returned pointer is valid until the next call.
+  const float* Prefill(std::span<const int32_t> tokens);
+  // Feeds one token through the cached (decode) path.
+  const float* Step(int32_t token);
+  // Feeds tokens and writes the logits of every one into out [n, V].
+  void ForwardAll(std::span<const int32_t> tokens, float* out);
+
+  void Reset() { state_.Reset(); }
+  int64_t pos() const { return state_.pos; }
+  State& state() { return state_; }
+  const State& state() const { return state_; }
+  const Weights& weights() const { return *weights_; }
+  const Config& config() const { return weights_->config; }
+  Scratch& scratch() { return scratch_; }
+  const float* logits() const { return logits_.data(); }
+
+ private:
+  std::shared_ptr<const Weights> weights_;
+  State state_;
+  Scratch scratch_;
+  std::vector<float> logits_;  // [V]
+};
+
+}  // namespace rg

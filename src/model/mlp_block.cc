@@ -1,0 +1,20 @@
+// Gated MLP: down(gelu_tanh(gate(x)) * up(x)).
+#include "model/blocks.h"
+#include "ops/elementwise.h"
+#include "ops/matmul.h"
+
+namespace rg {
+
+void MlpBlock(const Config& c, const MlpWeights& w, Scratch& s, int64_t T) {
+  const int64_t M = c.mlp_width;
+  float* gate = s.wide_a.data();  // [T, M]
+  float* up = s.wide_b.data();    // [T, M]
+  MatMul(w.gate, s.xn.data(), T, gate, w.gate_bias, s.pool);
+  MatMul(w.up, s.xn.data(), T, up, w.up_bias, s.pool);
+  s.pool.ParallelFor(T * M, 4096, [&](int64_t i0, int64_t i1, int) {
+    for (int64_t i = i0; i < i1; ++i) gate[i] = GeluTanh(gate[i]) * up[i];
+  });
+  MatMul(w.down, gate, T, s.branch.data(), w.down_bias, s.pool);
+}
+
+}  // namespace rg

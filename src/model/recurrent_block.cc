@@ -1,0 +1,110 @@
+// Recurrent (RG-LRU) temporal block, as the reference's RecurrentBlock:
+//   y   = gelu_tanh(linear_y(x))
+//   u   = conv1d(linear_x(x))                 causal, depthwise, K taps
+//   gx  = sigmoid(BlockDiag_in(u)),  ga = sigmoid(BlockDiag_a(u))
+//   log_a = -8 * ga * softplus(Λ);   a = exp(log_a);   a² = exp(2 log_a)
+//   h_t = a_t * h_{t-1} + sqrt(1 - a_t²) * (gx_t * u_t)
+//         except at pos 0: a := 0 and the multiplier := 1 (reset)
+//   out = linear_out(h * y)
+#include <cmath>
+
+#include "model/blocks.h"
+#include "ops/elementwise.h"
+#include "ops/matmul.h"
+
+namespace rg {
+namespace {
+
+// Causal depthwise conv over one sequence's rows, continuing from its ring of
+// the last K-1 inputs: out[p] = b + sum_{s=0..K-1} in[p - s] * w[K-1-s].
+// Inputs before position 0 are zero.
+void Conv1d(const RecurrentWeights& w, int64_t K, int64_t L, const RowSpan& sp, const float* in,
+            RecurrentState& st, float* out, ThreadPool& pool) {
+  const int64_t ring = K - 1;
+  pool.ParallelFor(L, 64, [&](int64_t c0, int64_t c1, int) {
+    for (int64_t j = 0; j < sp.n; ++j) {
+      const int64_t pos = sp.pos0 + j;
+      const int64_t t = sp.row0 + j;
+      for (int64_t ch = c0; ch < c1; ++ch) out[t * L + ch] = w.conv_b[ch];
+      for (int64_t back = 0; back < K && back <= pos; ++back) {
+        const float* src = back <= j ? in + (t - back) * L
+                                     : st.conv.data() + ((pos - back) % ring) * L;
+        const float* tap = w.conv_w + (K - 1 - back) * L;
+        for (int64_t ch = c0; ch < c1; ++ch) out[t * L + ch] += src[ch] * tap[ch];
+      }
+    }
+  });
+  // Keep the last K-1 inputs for the next call.
+  const int64_t keep = sp.n < ring ? sp.n : ring;
+  for (int64_t j = sp.n - keep; j < sp.n; ++j) {
+    const int64_t pos = sp.pos0 + j;
+    std::copy(in + (sp.row0 + j) * L, in + (sp.row0 + j + 1) * L, st.conv.data() + (pos % ring) * L);
+  }
+}
+
+// out[t, h*b + j] = sigmoid(sum_i in[t, h*b + i] * W[h, j, i] + bias[h*b + j])
+void BlockDiagGate(const float* weight, const float* bias, const float* in, int64_t T, int64_t H,
+                   int64_t b, float* out, Scratch& s) {
+  const int64_t L = H * b;
+  for (int64_t hd = 0; hd < H; ++hd) {
+    for (int64_t t = 0; t < T; ++t)
+      std::copy(in + t * L + hd * b, in + t * L + (hd + 1) * b, s.head_in.data() + t * b);
+    WeightMatrix m{WeightFormat::F32, b, b, weight + hd * b * b};
+    MatMul(m, s.head_in.data(), T, s.head_out.data(), bias + hd * b, s.pool);
+    for (int64_t t = 0; t < T; ++t)
+      for (int64_t j = 0; j < b; ++j) out[t * L + hd * b + j] = Sigmoid(s.head_out[t * b + j]);
+  }
+}
+
+// The RG-LRU scan over one sequence's rows; h carried in f32. Writes h into
+// `u` in place (u becomes the layer's recurrent output).
+void RgLruScan(const RecurrentWeights& w, int64_t L, const RowSpan& sp, float* u, const float* gx,
+               const float* ga, RecurrentState& st, ThreadPool& pool) {
+  pool.ParallelFor(L, 64, [&](int64_t c0, int64_t c1, int) {
+    for (int64_t j = 0; j < sp.n; ++j) {
+      const bool reset = sp.pos0 + j == 0;
+      const int64_t t = sp.row0 + j;
+      for (int64_t ch = c0; ch < c1; ++ch) {
+        const int64_t i = t * L + ch;
+        const float log_a = w.log_a_scale[ch] * ga[i];
+        const float a = std::exp(log_a);
+        const float a_square = std::exp(2.f * log_a);
+        const float multiplier = reset ? 1.f : std::sqrt(1.f - a_square);
+        const float x = (u[i] * gx[i]) * multiplier;
+        st.h[ch] = (reset ? 0.f : a * st.h[ch]) + x;
+        u[i] = st.h[ch];
+      }
+    }
+  });
+}
+
+}  // namespace
+
+void RecurrentBlock(const Config& c, const RecurrentWeights& w, int layer, Scratch& s, int64_t T) {
+  const int64_t L = c.lru_width;
+  float* y = s.wide_a.data();   // [T, L] gelu branch
+  float* u = s.wide_b.data();   // [T, L] linear_x, then conv output, then h
+  float* gx = s.wide_c.data();  // [T, L] input gate
+  float* ga = s.wide_d.data();  // [T, L] recurrence gate
+
+  MatMul(w.linear_y, s.xn.data(), T, y, w.linear_y_bias, s.pool);
+  s.pool.ParallelFor(T * L, 4096, [&](int64_t i0, int64_t i1, int) {
+    for (int64_t i = i0; i < i1; ++i) y[i] = GeluTanh(y[i]);
+  });
+
+  MatMul(w.linear_x, s.xn.data(), T, gx, w.linear_x_bias, s.pool);  // gx holds x for now
+  for (const RowSpan& sp : s.spans)
+    Conv1d(w, c.conv_width, L, sp, gx, std::get<RecurrentState>(sp.state->layers[layer]), u, s.pool);
+
+  BlockDiagGate(w.input_gate_w, w.input_gate_b, u, T, c.num_heads, c.lru_block_width(), gx, s);
+  BlockDiagGate(w.a_gate_w, w.a_gate_b, u, T, c.num_heads, c.lru_block_width(), ga, s);
+  for (const RowSpan& sp : s.spans)
+    RgLruScan(w, L, sp, u, gx, ga, std::get<RecurrentState>(sp.state->layers[layer]), s.pool);
+
+  s.pool.ParallelFor(T * L, 4096, [&](int64_t i0, int64_t i1, int) {
+    for (int64_t i = i0; i < i1; ++i) u[i] *= y[i];
+  });
+  MatMul(w.linear_out, u, T, s.branch.data(), w.linear_out_bias, s.pool);
+}
+
+}  // namespace rg

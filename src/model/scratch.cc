@@ -1,0 +1,28 @@
+#include "model/scratch.h"
+
+#include <algorithm>
+
+namespace rg {
+
+Scratch::Scratch(const Config& c, int64_t rows, ThreadPool& p) : max_rows(rows), pool(p) {
+  const size_t T = size_t(rows);
+  const size_t wide = size_t(std::max({c.lru_width, c.mlp_width, c.num_heads * c.head_dim}));
+  x.resize(T * c.width);
+  xn.resize(T * c.width);
+  branch.resize(T * c.width);
+  wide_a.resize(T * wide);
+  wide_b.resize(T * wide);
+  wide_c.resize(T * c.lru_width);
+  wide_d.resize(T * c.lru_width);
+  head_in.resize(T * c.lru_block_width());
+  head_out.resize(T * c.lru_block_width());
+  k_rows.resize(T * c.head_dim);
+  v_rows.resize(T * c.head_dim);
+  rope_cos.resize(T * std::max<int64_t>(1, c.rope_dim() / 2));
+  rope_sin.resize(T * std::max<int64_t>(1, c.rope_dim() / 2));
+  scores.resize(size_t(pool.size()) * size_t(c.attention_window + 1));
+  selected.resize(T * c.width);
+  spans.reserve(T);
+}
+
+}  // namespace rg

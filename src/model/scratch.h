@@ -1,0 +1,56 @@
+// Per-session work buffers, allocated once for up to `max_rows` token rows per
+// Forward call, so decoding allocates nothing per token.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "core/threads.h"
+#include "model/config.h"
+
+namespace rg {
+
+class State;
+
+// Called with each named intermediate [rows, cols] when set (debugging and
+// reference comparison); names follow the fixtures: "embed", "block.3", "final_norm".
+using Tracer = std::function<void(const std::string& name, const float* data, int64_t rows, int64_t cols)>;
+
+// One sequence's rows within a Forward call: row i of the span is position
+// state->pos + i (state->pos is read on entry and advanced by n on return).
+struct RowSpan {
+  State* state;
+  int64_t row0;  // first row of this sequence in the batch
+  int64_t n;     // number of rows
+  int64_t pos0;  // absolute position of row0
+};
+
+class Scratch {
+ public:
+  Scratch(const Config& c, int64_t max_rows, ThreadPool& pool);
+
+  int64_t max_rows;
+  ThreadPool& pool;
+  Tracer tracer;  // empty = no tracing
+
+  std::vector<float> x;       // [T, D] residual stream
+  std::vector<float> xn;      // [T, D] normed block input
+  std::vector<float> branch;  // [T, D] block output before the residual add
+  std::vector<float> wide_a;  // [T, max(L, M, H*h)]
+  std::vector<float> wide_b;  // [T, max(L, M, H*h)]
+  std::vector<float> wide_c;  // [T, L]
+  std::vector<float> wide_d;  // [T, L]
+  std::vector<float> head_in;   // [T, b] one RG-LRU gate block, gathered
+  std::vector<float> head_out;  // [T, b]
+  std::vector<float> k_rows;    // [T, h]
+  std::vector<float> v_rows;    // [T, h]
+  std::vector<float> rope_cos;  // [T, R/2]
+  std::vector<float> rope_sin;  // [T, R/2]
+  std::vector<float> scores;    // [threads, W + 1] attention probabilities
+  std::vector<float> selected;  // [T, D] final-normed rows that need logits
+  std::vector<RowSpan> spans;   // one per sequence in the batch
+};
+
+}  // namespace rg

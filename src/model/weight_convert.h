@@ -1,0 +1,21 @@
+// Converting checkpoint tensors into the engine's storage formats.
+#pragma once
+
+#include <cstddef>
+
+#include "core/threads.h"
+#include "io/safetensors.h"
+#include "ops/weight_matrix.h"
+
+namespace rg {
+
+// out[numel] = tensor widened to f32 (F32, BF16 or F16 source).
+void ConvertToF32(const TensorView& tv, float* out);
+
+// Bytes a [rows, cols] matrix takes in `format`.
+size_t MatrixStorageBytes(WeightFormat format, int64_t rows, int64_t cols);
+
+// Writes the 2-D tensor tv in `format` into dst (MatrixStorageBytes bytes).
+void ConvertMatrix(const TensorView& tv, WeightFormat format, void* dst, ThreadPool* pool);
+
+}  // namespace rg

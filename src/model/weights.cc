@@ -1,0 +1,155 @@
+#include "model/weights.h"
+
+#include <cmath>
+#include <set>
+
+#include "core/dtype.h"
+#include "core/error.h"
+#include "io/hf_config.h"
+#include "io/safetensors.h"
+#include "model/weight_convert.h"
+
+namespace rg {
+
+Weights::Weights() = default;
+Weights::~Weights() = default;
+
+size_t WeightMatrixBytes(const WeightMatrix& m) { return MatrixStorageBytes(m.format, m.rows, m.cols); }
+
+size_t Weights::matrix_bytes_per_token() const {
+  size_t total = WeightMatrixBytes(lm_head);
+  for (const LayerWeights& l : layers) {
+    total += WeightMatrixBytes(l.mlp.gate) + WeightMatrixBytes(l.mlp.up) + WeightMatrixBytes(l.mlp.down);
+    if (auto* r = std::get_if<RecurrentWeights>(&l.temporal))
+      total += WeightMatrixBytes(r->linear_x) + WeightMatrixBytes(r->linear_y) + WeightMatrixBytes(r->linear_out);
+    else if (auto* a = std::get_if<AttentionWeights>(&l.temporal))
+      total += WeightMatrixBytes(a->q) + WeightMatrixBytes(a->k) + WeightMatrixBytes(a->v) + WeightMatrixBytes(a->o);
+  }
+  return total;
+}
+
+class WeightsLoader {
+ public:
+  WeightsLoader(const std::string& dir, const LoadOptions& opt) : dir_(dir), opt_(opt) {}
+
+  std::shared_ptr<const Weights> Load() {
+    std::shared_ptr<Weights> w(new Weights());
+    w->dir = dir_;
+    w->config = LoadHFConfig(dir_ + "/config.json");
+    w->checkpoint_ = Checkpoint::Open(dir_);
+    const Checkpoint& ckpt = *w->checkpoint_;
+    Config& c = w->config;
+    c.tied_lm_head = ckpt.Find(names::kLmHead) == nullptr;
+
+    // Reject unexpected tensors before touching any data.
+    std::set<std::string> expected;
+    ForEachTensor(c, [&](const TensorSpec& s) { expected.insert(s.name); });
+    for (const std::string& name : ckpt.Names())
+      RG_CHECK(expected.count(name), ckpt.Find(name)->file, ": unexpected tensor '", name,
+               "': not part of a RecurrentGemma model with this config.json (",
+               c.num_layers(), " layers; check num_hidden_layers / block_types)");
+
+    for (LayerKind kind : c.layers) {
+      LayerWeights lw{};
+      if (kind == LayerKind::kRecurrent) lw.temporal = RecurrentWeights{};
+      else lw.temporal = AttentionWeights{};
+      w->layers.push_back(lw);
+    }
+    if (opt_.advise_huge_pages) ckpt.AdviseHugePages();
+
+    ForEachBoundTensor(c, w.get(), [&](const TensorSpec& spec, TensorSlot slot) {
+      const TensorView* tv = ckpt.Find(spec.name);
+      if (!tv) {
+        RG_CHECK(!spec.required, dir_, ": missing tensor '", spec.name, "' (expected shape ",
+                 ShapeString(spec.shape), ")");
+        return;
+      }
+      RG_CHECK(tv->shape == spec.shape, tv->file, ": tensor '", spec.name, "' has shape ",
+               ShapeString(tv->shape), " but config.json implies ", ShapeString(spec.shape),
+               " (hidden_size ", c.width, ", lru_width ", c.lru_width, ", heads ", c.num_heads,
+               ", head_dim ", c.head_dim, ", vocab ", c.vocab_size, ")");
+      RG_CHECK(tv->dtype == DType::F32 || tv->dtype == DType::BF16 || tv->dtype == DType::F16, tv->file,
+               ": tensor '", spec.name, "' has dtype ", DTypeName(tv->dtype), "; expected F32, BF16 or F16");
+      if (slot.matrix) *slot.matrix = LoadMatrix(*w, *tv);
+      else *slot.vec = LoadVector(*w, *tv, spec.role);
+    });
+    if (c.tied_lm_head) w->lm_head = w->embed;
+
+    // Derived per-channel constant of the RG-LRU decay: log_a = log_a_scale * gate_a.
+    // -8 * softplus(Λ) * a is bitwise equal to the reference's (-8 * a) * softplus(Λ):
+    // scaling by 8 is exact.
+    for (LayerWeights& l : w->layers) {
+      if (auto* r = std::get_if<RecurrentWeights>(&l.temporal)) {
+        float* out = NewFloats(*w, c.lru_width);
+        for (int64_t i = 0; i < c.lru_width; ++i) {
+          const float x = r->recurrent_param[i];
+          const float softplus = x > 20.f ? x : std::log1p(std::exp(x));  // torch: beta 1, threshold 20
+          out[i] = -8.f * softplus;
+        }
+        r->log_a_scale = out;
+      }
+    }
+    w->embed_scale = RoundToBF16(std::sqrt(float(c.width)));
+    return w;
+  }
+
+ private:
+  float* NewFloats(Weights& w, int64_t n) {
+    w.owned_.emplace_back(size_t(n) * sizeof(float));
+    return w.owned_.back().data<float>();
+  }
+
+  const float* LoadVector(Weights& w, const TensorView& tv, TensorRole role) {
+    const int64_t n = tv.numel();
+    float* out = NewFloats(w, n);
+    ConvertToF32(tv, out);
+    if (role == TensorRole::kNormScale) {
+      for (int64_t i = 0; i < n; ++i) out[i] += 1.f;  // the reference applies (scale + 1)
+    } else if (role == TensorRole::kGateBlock) {
+      // [H, in, out] -> [H, out, in] so each head is a row-major [out, in] matrix.
+      const int64_t H = tv.shape[0], b = tv.shape[1];
+      std::vector<float> tmp(out, out + n);
+      for (int64_t hd = 0; hd < H; ++hd)
+        for (int64_t i = 0; i < b; ++i)
+          for (int64_t j = 0; j < b; ++j) out[(hd * b + j) * b + i] = tmp[(hd * b + i) * b + j];
+    } else if (role == TensorRole::kConv) {
+      // [L, 1, K] -> [K, L]: one contiguous row of channels per tap.
+      const int64_t L = tv.shape[0], K = tv.shape[2];
+      std::vector<float> tmp(out, out + n);
+      for (int64_t ch = 0; ch < L; ++ch)
+        for (int64_t k = 0; k < K; ++k) out[k * L + ch] = tmp[ch * K + k];
+    }
+    return out;
+  }
+
+  WeightMatrix LoadMatrix(Weights& w, const TensorView& tv) {
+    WeightMatrix m;
+    m.rows = tv.shape[0];
+    m.cols = tv.shape[1];
+    const bool keep = !opt_.matrix_format.has_value();
+    if (keep && tv.dtype == DType::F32) {
+      m.format = WeightFormat::F32;
+      m.data = tv.data;  // zero-copy
+      return m;
+    }
+    if (keep && tv.dtype == DType::BF16) {
+      m.format = WeightFormat::BF16;
+      m.data = tv.data;  // zero-copy
+      return m;
+    }
+    m.format = keep ? WeightFormat::F32 : *opt_.matrix_format;
+    w.owned_.emplace_back(MatrixStorageBytes(m.format, m.rows, m.cols));
+    ConvertMatrix(tv, m.format, w.owned_.back().data(), opt_.pool);
+    m.data = w.owned_.back().data();
+    return m;
+  }
+
+  std::string dir_;
+  LoadOptions opt_;
+};
+
+std::shared_ptr<const Weights> Weights::Load(const std::string& dir, const LoadOptions& opt) {
+  return WeightsLoader(dir, opt).Load();
+}
+
+}  // namespace rg

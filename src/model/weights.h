@@ -1,0 +1,114 @@
+// The model's parameters: immutable after loading and shared by every session.
+// Big matrices stay in the checkpoint's mmapped bytes (F32/BF16) or in owned
+// converted/quantized buffers; small tensors are f32 copies re-laid out for
+// the kernels.
+#pragma once
+
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "core/aligned_buffer.h"
+#include "core/threads.h"
+#include "model/config.h"
+#include "model/tensor_specs.h"
+#include "ops/weight_matrix.h"
+
+namespace rg {
+
+class Checkpoint;
+
+struct RecurrentWeights {
+  WeightMatrix linear_y;           // [L, D]
+  WeightMatrix linear_x;           // [L, D]
+  WeightMatrix linear_out;         // [D, L]
+  const float* linear_y_bias;      // [L]
+  const float* linear_x_bias;      // [L]
+  const float* linear_out_bias;    // [D]
+  const float* conv_w;             // [K, L] tap-major; tap K-1 multiplies the current step
+  const float* conv_b;             // [L]
+  const float* recurrent_param;    // [L] Λ, as stored
+  const float* log_a_scale;        // [L] -8 * softplus(Λ), derived at load
+  const float* input_gate_w;       // [H, b_out, b_in] (HF stores [H, b_in, b_out])
+  const float* input_gate_b;       // [H, b]
+  const float* a_gate_w;           // [H, b_out, b_in]
+  const float* a_gate_b;           // [H, b]
+};
+
+struct AttentionWeights {
+  WeightMatrix q;        // [H*h, D]
+  WeightMatrix k;        // [h, D]  (one key/value head)
+  WeightMatrix v;        // [h, D]
+  WeightMatrix o;        // [D, H*h]
+  const float* o_bias;   // [D]
+};
+
+struct MlpWeights {
+  WeightMatrix gate;        // [M, D]
+  WeightMatrix up;          // [M, D]
+  WeightMatrix down;        // [D, M]
+  const float* gate_bias;   // [M]
+  const float* up_bias;     // [M]
+  const float* down_bias;   // [D]
+};
+
+struct LayerWeights {
+  const float* temporal_norm;  // [D] as 1 + w
+  const float* channel_norm;   // [D] as 1 + w
+  std::variant<RecurrentWeights, AttentionWeights> temporal;
+  MlpWeights mlp;
+};
+
+// Where ForEachBoundTensor puts a tensor: one of the two is set.
+struct TensorSlot {
+  WeightMatrix* matrix = nullptr;
+  const float** vec = nullptr;
+};
+
+struct LoadOptions {
+  // Convert every kMatrix/kEmbedding tensor to this format at load time
+  // (e.g. BF16 or Q8 from an F32 checkpoint). Unset: keep F32/BF16 as stored
+  // (zero-copy), widen F16 to F32.
+  std::optional<WeightFormat> matrix_format;
+  bool advise_huge_pages = true;
+  ThreadPool* pool = nullptr;  // for quantization on load; may be null
+};
+
+class Weights {
+ public:
+  // Loads config.json and the safetensors of a Hugging Face model directory,
+  // or a directory written by `rgemma quantize`. Throws rg::Error naming the
+  // file / tensor on any inconsistency.
+  static std::shared_ptr<const Weights> Load(const std::string& dir, const LoadOptions& opt = {});
+
+  Config config;
+  WeightMatrix embed;          // [V, D]
+  WeightMatrix lm_head;        // [V, D]; the same bytes as embed when tied
+  const float* final_norm;     // [D] as 1 + w
+  std::vector<LayerWeights> layers;
+  float embed_scale;           // bf16(sqrt(D)), as the reference rounds it
+
+  // Bytes of matrix weights read to produce one token's logits (decode cost).
+  size_t matrix_bytes_per_token() const;
+  std::string dir;
+
+  ~Weights();
+
+ private:
+  Weights();
+  std::shared_ptr<Checkpoint> checkpoint_;
+  std::deque<AlignedBuffer> owned_;  // converted tensors; addresses are stable
+  friend class WeightsLoader;
+};
+
+// Visits every tensor of `config` with the slot in `w` it loads into
+// (w's layers must be sized and their variants set; see Weights::Load).
+void ForEachBoundTensor(const Config& config, Weights* w,
+                        const std::function<void(const TensorSpec&, TensorSlot)>& fn);
+
+size_t WeightMatrixBytes(const WeightMatrix& m);
+
+}  // namespace rg

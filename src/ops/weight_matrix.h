@@ -1,0 +1,26 @@
+// A read-only weight matrix [rows, cols], row-major, in one of the storage
+// formats the kernels understand. It does not own its bytes (they live in the
+// mmapped checkpoint or in a buffer owned by Weights).
+#pragma once
+
+#include <cstdint>
+
+namespace rg {
+
+enum class WeightFormat {
+  F32,   // float[rows * cols]
+  BF16,  // uint16_t[rows * cols], bfloat16 bits
+  Q8,    // see ops/quant.h: per row, blocks of 32 int8 with one f32 scale
+  Q4,    // see ops/quant.h: per row, blocks of 32 4-bit values with one scale
+};
+
+const char* WeightFormatName(WeightFormat f);
+
+struct WeightMatrix {
+  WeightFormat format = WeightFormat::F32;
+  int64_t rows = 0;  // output features
+  int64_t cols = 0;  // input features
+  const void* data = nullptr;
+};
+
+}  // namespace rg
