@@ -1,0 +1,201 @@
+// Timing of the Q8 / Q4 kernels (ops/quant_matmul.h) against the machine's
+// measured read bandwidth, in the same run.
+//   bench_quant [threads=2] [isa=best|avx512|avx2|scalar] [what=all|bw|decode|prefill|quant]
+// Decode: weight GB/s = packed bytes / time per call; copies of the matrix
+// are rotated so every call streams from DRAM, not L3. Prefill: GOP/s =
+// 2 * rows * cols * T / time.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "core/aligned_buffer.h"
+#include "core/threads.h"
+#include "ops/quant.h"
+#include "ops/quant_matmul.h"
+
+using namespace rg;
+
+namespace {
+
+double Now() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+__attribute__((target("avx512f"))) int64_t SumAvx512(const uint8_t* p, size_t n) {
+  __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
+  for (size_t i = 0; i + 256 <= n; i += 256) {
+    a0 = _mm512_add_epi32(a0, _mm512_load_si512(p + i));
+    a1 = _mm512_add_epi32(a1, _mm512_load_si512(p + i + 64));
+    a2 = _mm512_add_epi32(a2, _mm512_load_si512(p + i + 128));
+    a3 = _mm512_add_epi32(a3, _mm512_load_si512(p + i + 192));
+  }
+  return _mm512_reduce_add_epi32(_mm512_add_epi32(_mm512_add_epi32(a0, a1), _mm512_add_epi32(a2, a3)));
+}
+
+// Best-of-reps read bandwidth (GB/s) over a 1 GiB hugepage buffer with the pool.
+double ReadBandwidth(ThreadPool& pool) {
+  const size_t n = size_t(1) << 30;
+  AlignedBuffer buf(n);
+  std::memset(buf.data(), 1, n);
+  volatile int64_t sink = 0;
+  double best = 0;
+  for (int rep = 0; rep < 6; ++rep) {
+    const double t0 = Now();
+    const int64_t chunks = 1024;  // 1 MiB pieces
+    pool.ParallelFor(chunks, 1, [&](int64_t c0, int64_t c1, int) {
+      sink = sink + SumAvx512(buf.data<uint8_t>() + (n / chunks) * c0, (n / chunks) * (c1 - c0));
+    });
+    best = std::max(best, n / (Now() - t0) / 1e9);
+  }
+  return best;
+}
+
+std::vector<float> Gaussian(size_t n, uint32_t seed, float sigma) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> d(0.f, sigma);
+  std::vector<float> v(n);
+  for (auto& x : v) x = d(rng);
+  return v;
+}
+
+struct Packed {
+  AlignedBuffer buf;
+  size_t bytes = 0;
+  int copies = 1;
+};
+
+// Quantizes a Gaussian [rows, cols] matrix, then replicates it `copies` times.
+Packed Make(WeightFormat f, int64_t rows, int64_t cols, size_t min_total, ThreadPool& pool) {
+  Packed p;
+  p.bytes = QuantizedBytes(f, rows, cols);
+  p.copies = int(std::max<size_t>(1, (min_total + p.bytes - 1) / p.bytes));
+  p.buf.Resize(p.bytes * p.copies);
+  // Quantize in row slices to keep the f32 staging small.
+  const int64_t slice = std::max<int64_t>(16, (int64_t(64) << 20) / (cols * 4) / 16 * 16);
+  for (int64_t r0 = 0; r0 < rows; r0 += slice) {
+    const int64_t n = std::min(slice, rows - r0);
+    const auto w = Gaussian(size_t(n * cols), uint32_t(r0 + 1), 0.02f);
+    QuantizeMatrix(f, w.data(), n, cols, p.buf.data<uint8_t>() + size_t(r0 / 16) * QuantizedGroupBytes(f, cols),
+                   pool);
+  }
+  for (int c = 1; c < p.copies; ++c)
+    std::memcpy(p.buf.data<uint8_t>() + c * p.bytes, p.buf.data<uint8_t>(), p.bytes);
+  return p;
+}
+
+double MedianOf(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+struct Shape {
+  int64_t rows, cols;
+};
+const Shape kShapes[] = {{2560, 7680}, {7680, 2560}, {256000, 2560}};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const int threads = argc > 1 ? std::atoi(argv[1]) : 2;
+  const std::string isa_arg = argc > 2 ? argv[2] : "best";
+  const std::string what = argc > 3 ? argv[3] : "all";
+  QuantIsa isa = QuantBestIsa();
+  if (isa_arg == "avx512") isa = QuantIsa::Avx512;
+  if (isa_arg == "avx2") isa = QuantIsa::Avx2;
+  if (isa_arg == "scalar") isa = QuantIsa::Scalar;
+  ThreadPool pool(threads);
+  std::printf("threads %d, isa %s\n", threads, QuantIsaName(isa));
+  const bool all = what == "all";
+
+  double bw = 0;
+  if (all || what == "bw" || what == "decode") {
+    bw = ReadBandwidth(pool);
+    std::printf("read bandwidth (1 GiB, hugepages, best of 6): %.1f GB/s\n", bw);
+  }
+
+  if (all || what == "decode") {
+    std::printf("\n-- decode: weight bytes streamed per call (matrix copies rotated past L3)\n");
+    for (WeightFormat f : {WeightFormat::Q8, WeightFormat::Q4})
+      for (const Shape& s : kShapes) {
+        Packed p = Make(f, s.rows, s.cols, size_t(512) << 20, pool);
+        for (int64_t T : {1, 4, 16}) {
+          const auto x = Gaussian(size_t(T * s.cols), 5, 1.f);
+          std::vector<float> y(size_t(T * s.rows));
+          std::vector<double> times;
+          const int reps = std::max(8, std::min(200, int((size_t(4) << 30) / p.bytes)));
+          for (int i = 0; i < reps + 2; ++i) {
+            const WeightMatrix w{f, s.rows, s.cols, p.buf.data<uint8_t>() + (i % p.copies) * p.bytes};
+            const double t0 = Now();
+            MatMulQuantizedIsa(isa, w, x.data(), T, y.data(), nullptr, pool);
+            if (i >= 2) times.push_back(Now() - t0);
+          }
+          const double med = MedianOf(times), best = *std::min_element(times.begin(), times.end());
+          std::printf("%s %6lld x %5lld T=%2lld: median %8.1f us  %5.1f GB/s (%3.0f%% of read bw), best %5.1f GB/s, %6.1f GOP/s\n",
+                      WeightFormatName(f), (long long)s.rows, (long long)s.cols, (long long)T, med * 1e6,
+                      p.bytes / med / 1e9, bw > 0 ? 100 * p.bytes / med / 1e9 / bw : 0.0,
+                      p.bytes / best / 1e9, 2.0 * s.rows * s.cols * T / med / 1e9);
+        }
+      }
+  }
+
+  if (all || what == "prefill") {
+    std::printf("\n-- prefill T=128 / 512\n");
+    for (WeightFormat f : {WeightFormat::Q8, WeightFormat::Q4})
+      for (const Shape& s : kShapes) {
+        Packed p = Make(f, s.rows, s.cols, 0, pool);
+        const WeightMatrix w{f, s.rows, s.cols, p.buf.data()};
+        for (int64_t T : {128, 512}) {
+          const auto x = Gaussian(size_t(T * s.cols), 6, 1.f);
+          std::vector<float> y(size_t(T * s.rows));
+          const double ops = 2.0 * s.rows * s.cols * T;
+          const int reps = std::max(3, int(20e9 / ops));
+          std::vector<double> times;
+          for (int i = 0; i < reps + 1; ++i) {
+            const double t0 = Now();
+            MatMulQuantizedIsa(isa, w, x.data(), T, y.data(), nullptr, pool);
+            if (i >= 1) times.push_back(Now() - t0);
+          }
+          const double med = MedianOf(times), best = *std::min_element(times.begin(), times.end());
+          std::printf("%s %6lld x %5lld T=%3lld: median %9.2f ms  %6.1f GOP/s (best %6.1f)\n",
+                      WeightFormatName(f), (long long)s.rows, (long long)s.cols, (long long)T, med * 1e3,
+                      ops / med / 1e9, ops / best / 1e9);
+        }
+      }
+  }
+
+  if (all || what == "quant") {
+    std::printf("\n-- quantization of a 2560 x 7680 f32 matrix, N(0, 0.02^2)\n");
+    const int64_t rows = 2560, cols = 7680;
+    const auto w = Gaussian(size_t(rows * cols), 9, 0.02f);
+    for (WeightFormat f : {WeightFormat::Q8, WeightFormat::Q4}) {
+      AlignedBuffer q(QuantizedBytes(f, rows, cols));
+      const double t0 = Now();
+      QuantizeMatrix(f, w.data(), rows, cols, q.data(), pool);
+      const double dt = Now() - t0;
+      const WeightMatrix m{f, rows, cols, q.data()};
+      std::vector<float> row(cols);
+      double se = 0, ss = 0, emax = 0;
+      for (int64_t r = 0; r < rows; ++r) {
+        DequantizeRow(m, r, row.data());
+        for (int64_t c = 0; c < cols; ++c) {
+          const double e = double(row[c]) - w[r * cols + c];
+          se += e * e;
+          ss += double(w[r * cols + c]) * w[r * cols + c];
+          emax = std::max(emax, std::fabs(e));
+        }
+      }
+      std::printf("%s: %.1f ms (%.0f Mweights/s), %.3f bits/weight, relative RMS error %.5f, max |error| %.5f (sigma 0.02)\n",
+                  WeightFormatName(f), dt * 1e3, rows * cols / dt / 1e6, 8.0 * q.size() / (rows * cols),
+                  std::sqrt(se / ss), emax);
+    }
+  }
+  return 0;
+}

@@ -1,0 +1,37 @@
+// Run-time choice of the SIMD level used by the kernels.
+//
+// The binary is built for baseline x86-64; kernels carry target attributes and
+// are selected once per process from what the CPU and OS support. RG_ISA
+// (scalar | avx2 | avx512) lowers the level, e.g. to compare paths; asking for
+// more than the hardware has falls back to the best supported level.
+#pragma once
+
+#include <optional>
+
+namespace rg {
+
+enum class Isa : int {
+  kScalar = 0,  // portable C++
+  kAvx2 = 1,    // AVX2 + FMA + F16C
+  kAvx512 = 2,  // AVX-512 F/BW/VL/DQ + FMA
+};
+
+const char* IsaName(Isa isa);
+std::optional<Isa> ParseIsa(const char* s);  // "scalar" | "avx2" | "avx512"
+
+// Best level this CPU/OS supports (detected once).
+Isa HardwareIsa();
+// AVX512_BF16 (vdpbf16ps) present, in addition to the kAvx512 features.
+bool HardwareHasAvx512Bf16();
+
+// The level kernels use: HardwareIsa(), lowered by RG_ISA (read once), or the
+// value forced by ForceIsaForTesting.
+Isa ActiveIsa();
+// ActiveIsa() == kAvx512 and the CPU has vdpbf16ps.
+bool ActiveHasAvx512Bf16();
+
+// Tests and benchmarks: override the active level (clamped to HardwareIsa());
+// returns the level actually in effect. std::nullopt restores the default.
+Isa ForceIsaForTesting(std::optional<Isa> isa);
+
+}  // namespace rg

@@ -1,0 +1,131 @@
+// MatMul dispatcher: picks the kernel set for the active ISA level and weight
+// format, chooses skinny (decode) or packed GEMM (prefill) by T, and splits
+// output rows across the pool. Also the generic blocked GEMM driver.
+#include "ops/matmul.h"
+
+#include <algorithm>
+#include <atomic>
+
+#include "core/aligned_buffer.h"
+#include "core/error.h"
+#include "ops/cpu_features.h"
+#include "ops/matmul_kernels.h"
+
+namespace rg {
+namespace mm {
+namespace {
+
+struct GemmBuffers {
+  AlignedBuffer wp, xp;
+};
+thread_local GemmBuffers tl_gemm;
+
+void* Reserve(AlignedBuffer& b, size_t bytes) {
+  if (b.size() < bytes) b.Resize(bytes);
+  return b.data();
+}
+
+}  // namespace
+
+void GemmRows(const GemmSpec& s, const void* w, int64_t cols, int64_t r0, int64_t r1,
+              const float* x, int64_t T, float* y, int64_t ldy, const float* bias) {
+  const int64_t units_kc = (s.kc + s.kstep - 1) / s.kstep;
+  // Buffers sized for the largest block, so their size never depends on T.
+  char* wp = static_cast<char*>(Reserve(tl_gemm.wp, size_t(units_kc) * s.mr * 4));
+  char* xp = static_cast<char*>(Reserve(tl_gemm.xp, size_t(units_kc) * s.nc_max * 4));
+  // Token blocks of (nearly) equal size, rounded up to whole panels.
+  const int64_t n_tb = (T + s.nc_max - 1) / s.nc_max;
+  int64_t nc = (T + n_tb - 1) / n_tb;
+  nc = std::min<int64_t>((nc + s.nr - 1) / s.nr * s.nr, s.nc_max);
+  for (int64_t t0 = 0; t0 < T; t0 += nc) {
+    const int64_t nt = std::min(nc, T - t0);
+    const int64_t panels = (nt + s.nr - 1) / s.nr;
+    for (int64_t c0 = 0; c0 < cols; c0 += s.kc) {
+      const int k = int(std::min<int64_t>(s.kc, cols - c0));
+      const int units = (k + s.kstep - 1) / s.kstep;
+      const size_t panel_bytes = size_t(units) * s.nr * 4;
+      for (int64_t p = 0; p < panels; ++p)
+        s.pack_x(x, cols, t0 + p * s.nr, int(std::min<int64_t>(s.nr, nt - p * s.nr)), c0, k,
+                 xp + p * panel_bytes);
+      for (int64_t r = r0; r < r1; r += s.mr) {
+        const int m = int(std::min<int64_t>(s.mr, r1 - r));
+        s.pack_w(w, cols, r, m, c0, k, wp);
+        for (int64_t p = 0; p < panels; ++p)
+          s.kernel(wp, xp + p * panel_bytes, units, m,
+                   int(std::min<int64_t>(s.nr, nt - p * s.nr)), y + (t0 + p * s.nr) * ldy + r,
+                   ldy, c0 == 0 && bias ? bias + r : nullptr, c0 != 0);
+      }
+    }
+  }
+}
+
+}  // namespace mm
+
+namespace {
+
+std::atomic<int> g_precision{int(MatMulPrecision::kExact)};
+
+struct KernelTable {
+  mm::FormatKernels f32, bf16;
+};
+
+const KernelTable& Kernels(Isa isa) {
+  static const KernelTable tables[3] = {
+      {mm::F32KernelsScalar(), mm::Bf16KernelsScalar()},
+      {mm::F32KernelsAvx2(), mm::Bf16KernelsAvx2()},
+      {mm::F32KernelsAvx512(), mm::Bf16KernelsAvx512(HardwareHasAvx512Bf16())},
+  };
+  return tables[int(isa)];
+}
+
+// Smallest T that uses the packed GEMM instead of the skinny kernels.
+constexpr int64_t kDefaultGemmMinT = 8;
+std::atomic<int64_t> g_gemm_min_t{kDefaultGemmMinT};
+// Below this many multiply-adds per piece, splitting across threads costs
+// more than it saves.
+constexpr int64_t kMinMacsPerPiece = 1 << 16;
+
+int64_t Grain(int64_t unit, int64_t macs_per_row) {
+  const int64_t rows = (kMinMacsPerPiece + macs_per_row - 1) / std::max<int64_t>(1, macs_per_row);
+  return std::max<int64_t>(1, (rows + unit - 1) / unit) * unit;
+}
+
+}  // namespace
+
+int64_t mm::SetGemmMinTForTesting(int64_t t) {
+  return g_gemm_min_t.exchange(t <= 0 ? kDefaultGemmMinT : t);
+}
+
+void SetMatMulPrecision(MatMulPrecision p) { g_precision.store(int(p), std::memory_order_relaxed); }
+MatMulPrecision GetMatMulPrecision() {
+  return MatMulPrecision(g_precision.load(std::memory_order_relaxed));
+}
+
+void MatMul(const WeightMatrix& w, const float* x, int64_t T, float* y, const float* bias,
+            ThreadPool& pool) {
+  if (T <= 0 || w.rows <= 0) return;
+  const KernelTable& table = Kernels(ActiveIsa());
+  const mm::FormatKernels* k = nullptr;
+  switch (w.format) {
+    case WeightFormat::F32: k = &table.f32; break;
+    case WeightFormat::BF16: k = &table.bf16; break;
+    case WeightFormat::Q8:
+    case WeightFormat::Q4:
+      Fail("MatMul: weight format ", WeightFormatName(w.format), " not wired yet");
+  }
+  const bool fast = k->gemm_fast && GetMatMulPrecision() == MatMulPrecision::kFast;
+  const mm::GemmSpec* gemm = fast ? k->gemm_fast : k->gemm;
+  const int64_t macs_per_row = w.cols * T;
+  if (gemm && T >= g_gemm_min_t.load(std::memory_order_relaxed) && w.cols > 0) {
+    pool.ParallelFor(w.rows, Grain(gemm->mr, macs_per_row), [&](int64_t r0, int64_t r1, int) {
+      mm::GemmRows(*gemm, w.data, w.cols, r0, r1, x, T, y, w.rows, bias);
+    });
+  } else {
+    const mm::SkinnyFn skinny = k->skinny;
+    pool.ParallelFor(w.rows, Grain(4, macs_per_row), [&](int64_t r0, int64_t r1, int) {
+      skinny(w.data, w.cols, r0, r1, x, T, y, w.rows, bias);
+    });
+  }
+}
+
+}  // namespace rg

@@ -1,0 +1,64 @@
+// Internal interface between the MatMul dispatcher (matmul.cc) and the SIMD
+// kernels (matmul_f32.cc, matmul_bf16.cc). Not for use outside ops/.
+//
+// Every kernel computes y[t * ldy + r] for a row range [r0, r1) and all T
+// tokens; the dispatcher splits rows across the thread pool.
+//   * "Skinny" kernels (decode, small T): the column (input feature) index is
+//     in the vector lanes; each weight vector loaded is reused for a group of
+//     tokens, each weight row is streamed once per call.
+//   * GEMM (prefill): weights are packed per (row panel, K block) into a
+//     per-thread buffer with the output rows in the vector lanes, activations
+//     packed per token panel; a register-blocked micro-kernel does mr x nr.
+#pragma once
+
+#include <cstdint>
+
+namespace rg::mm {
+
+using SkinnyFn = void (*)(const void* w, int64_t cols, int64_t r0, int64_t r1, const float* x,
+                          int64_t T, float* y, int64_t ldy, const float* bias);
+
+// A packed GEMM. Packed data is in 4-byte "units": one f32, or (fast bf16) one
+// pair of bf16 covering kstep = 2 consecutive columns.
+struct GemmSpec {
+  int mr;      // output rows per micro-tile (vector lanes)
+  int nr;      // tokens per micro-tile (broadcast)
+  int kstep;   // columns per unit: 1 or 2
+  int kc;      // columns per K block (multiple of kstep)
+  int nc_max;  // tokens per token block (multiple of nr)
+  // dst[u * mr + i] = unit (r0 + i, c0 + u * kstep) of W for i < m, 0 for m <= i < mr;
+  // columns >= c0 + k read as 0. dst is 64-byte aligned.
+  void (*pack_w)(const void* w, int64_t ldw, int64_t r0, int m, int64_t c0, int k, void* dst);
+  // dst[u * nr + j] = unit (t0 + j, c0 + u * kstep) of x for j < n (rounded to bf16 if kstep 2).
+  void (*pack_x)(const float* x, int64_t ldx, int64_t t0, int n, int64_t c0, int k, void* dst);
+  // For t < n, i < m: y[t * ldy + i] = init + sum_u wp[u * mr + i] . xp[u * nr + t],
+  // init = y[t * ldy + i] if accumulate, else bias[i] if bias, else 0.
+  void (*kernel)(const void* wp, const void* xp, int units, int m, int n, float* y, int64_t ldy,
+                 const float* bias, bool accumulate);
+};
+
+// Blocked GEMM over rows [r0, r1) using per-thread packing buffers (grown once,
+// reused). Generic driver, no SIMD of its own.
+void GemmRows(const GemmSpec& s, const void* w, int64_t cols, int64_t r0, int64_t r1,
+              const float* x, int64_t T, float* y, int64_t ldy, const float* bias);
+
+// Tests: smallest T that uses the packed GEMM (so each path can be forced for
+// any T). Returns the previous value.
+int64_t SetGemmMinTForTesting(int64_t t);
+
+// Kernel sets per level. Null members: not available at that level.
+struct FormatKernels {
+  SkinnyFn skinny = nullptr;
+  const GemmSpec* gemm = nullptr;       // exact: f32 products, f32 accumulation
+  const GemmSpec* gemm_fast = nullptr;  // activations rounded to bf16 (vdpbf16ps)
+  SkinnyFn skinny_fast = nullptr;
+};
+
+FormatKernels F32KernelsScalar();
+FormatKernels F32KernelsAvx2();
+FormatKernels F32KernelsAvx512();
+FormatKernels Bf16KernelsScalar();
+FormatKernels Bf16KernelsAvx2();
+FormatKernels Bf16KernelsAvx512(bool has_avx512bf16);
+
+}  // namespace rg::mm

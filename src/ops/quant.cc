@@ -1,0 +1,294 @@
+#include "ops/quant.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <mutex>
+#include <string>
+
+#include "core/dtype.h"
+#include "core/error.h"
+
+namespace rg {
+
+namespace quant_internal {
+
+uint16_t F32ToF16(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  const uint16_t sign = uint16_t((u >> 16) & 0x8000u);
+  u &= 0x7fffffffu;
+  if (u > 0x7f800000u) return uint16_t(sign | 0x7e00u);  // NaN
+  if (u >= 0x477ff000u) return uint16_t(sign | 0x7c00u);  // >= 65520 rounds to inf
+  if (u < 0x38800000u) {                                   // below 2^-14: subnormal or 0
+    float a;
+    std::memcpy(&a, &u, 4);
+    // a * 2^24 is exact; nearest-even to an integer in [0, 1024] (1024 is the
+    // smallest normal, 0x0400, so the carry is right).
+    return uint16_t(sign | uint16_t(std::nearbyint(a * 16777216.f)));
+  }
+  u -= 112u << 23;  // rebias exponent 127 -> 15
+  u += 0xfffu + ((u >> 13) & 1u);
+  return uint16_t(sign | uint16_t(u >> 13));
+}
+
+}  // namespace quant_internal
+
+using quant_internal::F32ToF16;
+
+bool IsQuantizedFormat(WeightFormat f) { return f == WeightFormat::Q8 || f == WeightFormat::Q4; }
+
+size_t QuantBlockBytes(WeightFormat f) {
+  switch (f) {
+    case WeightFormat::Q8: return 32 + 512;
+    case WeightFormat::Q4: return 32 + 256;
+    default: Fail("QuantBlockBytes: ", WeightFormatName(f), " is not a quantized format");
+  }
+}
+
+size_t QuantizedGroupBytes(WeightFormat f, int64_t cols) {
+  return size_t(QuantBlocksPerRow(cols)) * QuantBlockBytes(f);
+}
+
+size_t QuantizedBytes(WeightFormat f, int64_t rows, int64_t cols) {
+  RG_CHECK(rows >= 0 && cols >= 0, "QuantizedBytes: bad shape [", rows, ", ", cols, "]");
+  return size_t(QuantRowGroups(rows)) * QuantizedGroupBytes(f, cols);
+}
+
+WeightMatrix QuantizedRowSlice(const WeightMatrix& w, int64_t r0, int64_t r1) {
+  RG_CHECK(IsQuantizedFormat(w.format), "QuantizedRowSlice: format ", WeightFormatName(w.format),
+           " is not quantized");
+  RG_CHECK(r0 % kQuantGroupRows == 0 && 0 <= r0 && r0 <= r1 && r1 <= w.rows,
+           "QuantizedRowSlice: rows [", r0, ", ", r1, ") of ", w.rows,
+           " (the start must be a multiple of 16)");
+  WeightMatrix s = w;
+  s.rows = r1 - r0;
+  s.data = static_cast<const uint8_t*>(w.data) +
+           size_t(r0 / kQuantGroupRows) * QuantizedGroupBytes(w.format, w.cols);
+  return s;
+}
+
+namespace {
+
+inline void StoreF16(uint8_t* p, uint16_t h) {
+  p[0] = uint8_t(h & 0xff);
+  p[1] = uint8_t(h >> 8);
+}
+inline uint16_t LoadF16(const uint8_t* p) { return uint16_t(p[0] | (uint16_t(p[1]) << 8)); }
+
+// Smallest binary16 >= a (a > 0, finite, representable range checked by caller).
+uint16_t F16RoundUp(float a) {
+  uint16_t h = F32ToF16(a);
+  if (F16ToF32(h) < a) ++h;
+  return h;
+}
+
+constexpr float kF16Max = 65504.f;
+
+// Q8: one row's block of n (<= 32) values -> scale bits + 32 codes.
+void QuantizeBlockQ8(const float* w, int n, uint16_t* scale, int8_t* q) {
+  float amax = 0.f;
+  for (int i = 0; i < n; ++i) amax = std::fmax(amax, std::fabs(w[i]));
+  std::memset(q, 0, 32);
+  if (amax == 0.f) {
+    *scale = 0;
+    return;
+  }
+  const float d = amax / 127.f;
+  if (!(d <= kF16Max)) Fail("Q8 quantization: |weight| ", amax, " too large for a binary16 scale");
+  const uint16_t h = F16RoundUp(d);
+  if (h >= 0x7c00u) Fail("Q8 quantization: |weight| ", amax, " too large for a binary16 scale");
+  const float d16 = F16ToF32(h);
+  *scale = h;
+  for (int i = 0; i < n; ++i) q[i] = int8_t(std::nearbyint(w[i] / d16));
+}
+
+// Q4 nearest level: the number of decision midpoints below v (branchless
+// binary search over the 15 midpoints of kQ4Codebook).
+struct Q4Tables {
+  float mid[15];
+  float level[16];
+  Q4Tables() {
+    for (int j = 0; j < 16; ++j) level[j] = float(kQ4Codebook[j]);
+    for (int j = 0; j < 15; ++j) mid[j] = 0.5f * (level[j] + level[j + 1]);
+  }
+};
+const Q4Tables kQ4;
+
+inline int Q4Nearest(float v) {
+  int k = 0;
+  k += (v > kQ4.mid[k + 7]) ? 8 : 0;
+  k += (v > kQ4.mid[k + 3]) ? 4 : 0;
+  k += (v > kQ4.mid[k + 1]) ? 2 : 0;
+  k += (v > kQ4.mid[k + 0]) ? 1 : 0;
+  return k;
+}
+
+// Assigns codes for scale d (binary16 value, != 0); returns the squared error.
+inline float Q4Assign(const float* w, int n, float d, uint8_t* codes) {
+  const float inv = 1.f / d;
+  float err = 0.f;
+  for (int i = 0; i < n; ++i) {
+    const int k = Q4Nearest(w[i] * inv);
+    codes[i] = uint8_t(k);
+    const float r = w[i] - d * kQ4.level[k];
+    err += r * r;
+  }
+  return err;
+}
+
+void QuantizeBlockQ4(const float* w, int n, uint16_t* scale, uint8_t* codes) {
+  std::memset(codes, 0, 32);
+  float amax = 0.f, vmax = 0.f;
+  for (int i = 0; i < n; ++i)
+    if (std::fabs(w[i]) > amax) {
+      amax = std::fabs(w[i]);
+      vmax = w[i];
+    }
+  *scale = 0;
+  if (amax == 0.f) return;
+  if (!(amax / 100.f <= kF16Max))  // candidate scales are at most ~amax / 105.7
+    Fail("Q4 quantization: |weight| ", amax, " too large for a binary16 scale");
+  float best = INFINITY;
+  uint8_t cand[32];
+  static constexpr float kFactors[4] = {1.05f, 0.9667f, 0.8833f, 0.8f};
+  auto consider = [&](uint16_t h) {
+    const float d = F16ToF32(h);
+    if (d == 0.f || !std::isfinite(d)) return;
+    const float e = Q4Assign(w, n, d, cand);
+    if (e < best) {
+      best = e;
+      *scale = h;
+      std::memcpy(codes, cand, size_t(n));
+    }
+  };
+  for (int end = 0; end < 2; ++end) {
+    const float level = end == 0 ? kQ4.level[0] : kQ4.level[15];
+    for (float f : kFactors) {
+      const uint16_t h = F32ToF16(vmax / level * f);
+      const float d = F16ToF32(h);
+      if (d == 0.f || !std::isfinite(d)) continue;
+      consider(h);
+      // One least-squares refinement of the scale for the codes just chosen.
+      Q4Assign(w, n, d, cand);
+      float sxk = 0.f, skk = 0.f;
+      for (int i = 0; i < n; ++i) {
+        sxk += w[i] * kQ4.level[cand[i]];
+        skk += kQ4.level[cand[i]] * kQ4.level[cand[i]];
+      }
+      if (skk > 0.f) consider(F32ToF16(sxk / skk));
+    }
+  }
+  if (best == INFINITY) {  // every scale underflowed binary16: the block is ~0
+    *scale = 0;
+    std::memset(codes, 0, 32);
+  }
+}
+
+template <class Src>
+inline float Load(const Src* p);
+template <>
+inline float Load<float>(const float* p) { return *p; }
+template <>
+inline float Load<uint16_t>(const uint16_t* p) { return BF16ToF32(*p); }
+
+template <class Src>
+void QuantizeGroups(WeightFormat f, const Src* src, int64_t rows, int64_t cols, uint8_t* dst,
+                    int64_t g0, int64_t g1) {
+  const int64_t nb = QuantBlocksPerRow(cols);
+  const size_t bb = QuantBlockBytes(f), gbytes = QuantizedGroupBytes(f, cols);
+  float w[32];
+  for (int64_t g = g0; g < g1; ++g) {
+    uint8_t* gp = dst + size_t(g) * gbytes;
+    for (int64_t b = 0; b < nb; ++b) {
+      uint8_t* blk = gp + size_t(b) * bb;
+      std::memset(blk, 0, bb);
+      const int n = int(std::min<int64_t>(32, cols - b * 32));
+      for (int i = 0; i < kQuantGroupRows; ++i) {
+        const int64_t r = g * kQuantGroupRows + i;
+        if (r >= rows) break;
+        const Src* s = src + r * cols + b * 32;
+        for (int c = 0; c < n; ++c) {
+          w[c] = Load(s + c);
+          if (!std::isfinite(w[c]))
+            Fail("quantization: non-finite weight ", w[c], " at [", r, ", ", b * 32 + c, "]");
+        }
+        uint16_t h = 0;
+        if (f == WeightFormat::Q8) {
+          int8_t q[32];
+          QuantizeBlockQ8(w, n, &h, q);
+          for (int c = 0; c < 32; ++c) blk[32 + 64 * (c / 4) + 4 * i + (c % 4)] = uint8_t(q[c]);
+        } else {
+          uint8_t k[32];
+          QuantizeBlockQ4(w, n, &h, k);
+          for (int c = 0; c < 32; ++c) {
+            const int j = c / 4, e = c % 4;
+            blk[32 + 64 * (j / 2) + 4 * i + e] |= uint8_t(k[c] << (4 * (j % 2)));
+          }
+        }
+        StoreF16(blk + 2 * i, h);
+      }
+    }
+  }
+}
+
+template <class Src>
+void QuantizeAny(WeightFormat f, const Src* src, int64_t rows, int64_t cols, void* dst,
+                 ThreadPool& pool) {
+  RG_CHECK(IsQuantizedFormat(f), "QuantizeMatrix: format ", WeightFormatName(f),
+           " is not quantized");
+  RG_CHECK(rows >= 0 && cols >= 0, "QuantizeMatrix: bad shape [", rows, ", ", cols, "]");
+  if (rows == 0 || cols == 0) return;
+  std::mutex mu;
+  std::string error;
+  pool.ParallelFor(QuantRowGroups(rows), 1, [&](int64_t g0, int64_t g1, int) {
+    try {
+      QuantizeGroups(f, src, rows, cols, static_cast<uint8_t*>(dst), g0, g1);
+    } catch (const Error& e) {
+      std::lock_guard<std::mutex> lock(mu);
+      if (error.empty()) error = e.what();
+    }
+  });
+  if (!error.empty()) throw Error(error);
+}
+
+}  // namespace
+
+void QuantizeMatrix(WeightFormat f, const float* src, int64_t rows, int64_t cols, void* dst,
+                    ThreadPool& pool) {
+  QuantizeAny(f, src, rows, cols, dst, pool);
+}
+
+void QuantizeMatrixBF16(WeightFormat f, const uint16_t* src, int64_t rows, int64_t cols,
+                        void* dst, ThreadPool& pool) {
+  QuantizeAny(f, src, rows, cols, dst, pool);
+}
+
+void DequantizeRow(const WeightMatrix& w, int64_t r, float* out) {
+  RG_CHECK(IsQuantizedFormat(w.format), "DequantizeRow: format ", WeightFormatName(w.format),
+           " is not quantized");
+  RG_DCHECK(r >= 0 && r < w.rows);
+  const int64_t nb = QuantBlocksPerRow(w.cols);
+  const size_t bb = QuantBlockBytes(w.format);
+  const int i = int(r % kQuantGroupRows);
+  const uint8_t* gp = static_cast<const uint8_t*>(w.data) +
+                      size_t(r / kQuantGroupRows) * QuantizedGroupBytes(w.format, w.cols);
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* blk = gp + size_t(b) * bb;
+    const float d = F16ToF32(LoadF16(blk + 2 * i));
+    const int n = int(std::min<int64_t>(32, w.cols - b * 32));
+    float* o = out + b * 32;
+    if (w.format == WeightFormat::Q8) {
+      for (int c = 0; c < n; ++c)
+        o[c] = d * float(int8_t(blk[32 + 64 * (c / 4) + 4 * i + (c % 4)]));
+    } else {
+      for (int c = 0; c < n; ++c) {
+        const int j = c / 4;
+        const int k = (blk[32 + 64 * (j / 2) + 4 * i + (c % 4)] >> (4 * (j % 2))) & 15;
+        o[c] = d * float(kQ4Codebook[k]);
+      }
+    }
+  }
+}
+
+}  // namespace rg

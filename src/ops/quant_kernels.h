@@ -1,0 +1,57 @@
+// Internal to the quantized matmul (ops/quant_matmul*.cc): the activation
+// scratch layout and the per-ISA kernel entry points.
+//
+// Quantized activations ("acts") are stored in token tiles of `nt` tokens
+// (the kernel's register tile). Tile k holds tokens [k*nt, min(T, (k+1)*nt)),
+// n of them, and starts at byte k * nt * nb * kActBytesPerTokenBlock. Inside
+// a tile, block b is a record of 40*n bytes at offset b * 40 * n:
+//   int32 corr[n]     -128 * sum of the block's 32 int8 codes, per token
+//   float sx[n]       the block's activation scale, per token
+//   int32 xq[8][n]    xq[j][t] = the 4 int8 codes of columns 4j..4j+3 of token t
+// so a kernel broadcasts xq[j][t] against 16 rows x 4 columns of weights.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "ops/weight_matrix.h"
+
+namespace rg::quant_internal {
+
+inline constexpr int kActBytesPerTokenBlock = 40;
+
+inline size_t ActBytes(int64_t T, int64_t nb, int nt) {
+  const int64_t tiles = (T + nt - 1) / nt;
+  return size_t(tiles) * nt * nb * kActBytesPerTokenBlock;
+}
+inline uint8_t* ActTile(uint8_t* acts, int64_t k, int64_t nb, int nt) {
+  return acts + size_t(k) * nt * nb * kActBytesPerTokenBlock;
+}
+
+// The scalar definition of activation quantization of one block of n <= 32
+// values (zero-padded to 32): codes q[32], scale *sx, code sum *sum.
+void QuantizeActBlock(const float* x, int n, int8_t* q, float* sx, int32_t* sum);
+
+struct QuantKernelArgs {
+  WeightFormat format;
+  const uint8_t* w;  // packed weights
+  int64_t rows, cols, nb, T;
+  const uint8_t* acts;  // tiled as above with tile size nt
+  int nt;
+  float* y;
+  const float* bias;
+};
+
+// Quantizes tokens of tiles [k0, k1) of x [T, cols] into acts.
+void QuantizeActsAvx512(const float* x, int64_t cols, int64_t nb, int64_t T, int nt, int64_t k0,
+                        int64_t k1, uint8_t* acts);
+void QuantizeActsAvx2(const float* x, int64_t cols, int64_t nb, int64_t T, int nt, int64_t k0,
+                      int64_t k1, uint8_t* acts);
+// Computes y for row groups [g0, g1) and all T tokens.
+void QuantMatMulAvx512(const QuantKernelArgs& a, int64_t g0, int64_t g1);
+void QuantMatMulAvx2(const QuantKernelArgs& a, int64_t g0, int64_t g1);
+// Register tile (tokens) of each kernel.
+inline constexpr int kNtAvx512 = 8;
+inline constexpr int kNtAvx2 = 2;
+
+}  // namespace rg::quant_internal

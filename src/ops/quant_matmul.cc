@@ -1,0 +1,242 @@
+// Dispatch, ISA detection, activation quantization (scalar definition) and the
+// scalar oracle of the quantized matmul. SIMD kernels: quant_matmul_avx2.cc,
+// quant_matmul_avx512.cc.
+#include "ops/quant_matmul.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <string_view>
+#include <vector>
+
+#include "core/aligned_buffer.h"
+#include "core/dtype.h"
+#include "core/error.h"
+#include "ops/quant.h"
+#include "ops/quant_kernels.h"
+
+namespace rg {
+
+namespace quant_internal {
+
+void QuantizeActBlock(const float* x, int n, int8_t* q, float* sx, int32_t* sum) {
+  std::memset(q, 0, 32);
+  *sum = 0;
+  float amax = 0.f;
+  bool finite = true;
+  for (int i = 0; i < n; ++i) {
+    finite = finite && std::isfinite(x[i]);
+    amax = std::fmax(amax, std::fabs(x[i]));
+  }
+  if (!finite) {
+    *sx = NAN;
+    return;
+  }
+  if (amax < 1e-30f) {
+    *sx = 0.f;
+    return;
+  }
+  const float inv = 127.f / amax;
+  *sx = amax / 127.f;
+  int32_t s = 0;
+  for (int i = 0; i < n; ++i) {
+    q[i] = int8_t(std::nearbyint(x[i] * inv));
+    s += q[i];
+  }
+  *sum = s;
+}
+
+}  // namespace quant_internal
+
+using namespace quant_internal;
+
+// ---------------------------------------------------------------- detection
+
+namespace {
+
+bool CpuHasAvx2() {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+         __builtin_cpu_supports("f16c");
+}
+
+bool CpuHasAvx512Vnni() {
+  __builtin_cpu_init();
+  return CpuHasAvx2() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+         __builtin_cpu_supports("avx512vnni");
+}
+
+QuantIsa DetectBest() {
+  QuantIsa best = CpuHasAvx512Vnni() ? QuantIsa::Avx512
+                  : CpuHasAvx2()     ? QuantIsa::Avx2
+                                     : QuantIsa::Scalar;
+  if (const char* env = std::getenv("RG_ISA")) {
+    const std::string_view v(env);
+    QuantIsa cap = best;
+    if (v == "scalar") cap = QuantIsa::Scalar;
+    else if (v == "avx2") cap = QuantIsa::Avx2;
+    else if (v == "avx512") cap = QuantIsa::Avx512;
+    if (int(cap) < int(best)) best = cap;
+  }
+  return best;
+}
+
+}  // namespace
+
+const char* QuantIsaName(QuantIsa isa) {
+  switch (isa) {
+    case QuantIsa::Scalar: return "scalar";
+    case QuantIsa::Avx2: return "avx2";
+    case QuantIsa::Avx512: return "avx512";
+  }
+  return "?";
+}
+
+bool QuantIsaSupported(QuantIsa isa) {
+  static const bool avx2 = CpuHasAvx2(), avx512 = CpuHasAvx512Vnni();
+  switch (isa) {
+    case QuantIsa::Scalar: return true;
+    case QuantIsa::Avx2: return avx2;
+    case QuantIsa::Avx512: return avx512;
+  }
+  return false;
+}
+
+QuantIsa QuantBestIsa() {
+  static const QuantIsa best = DetectBest();
+  return best;
+}
+
+// ------------------------------------------------------------ scalar kernel
+
+namespace {
+
+inline float BlockScale(const uint8_t* blk, int i) {
+  return F16ToF32(uint16_t(blk[2 * i] | (uint16_t(blk[2 * i + 1]) << 8)));
+}
+
+// Integer level of row i (in its group), column c (< 32) of a block.
+inline int32_t Level(WeightFormat f, const uint8_t* blk, int i, int c) {
+  const int j = c / 4, e = c % 4;
+  if (f == WeightFormat::Q8) return int8_t(blk[32 + 64 * j + 4 * i + e]);
+  return kQ4Codebook[(blk[32 + 64 * (j / 2) + 4 * i + e] >> (4 * (j % 2))) & 15];
+}
+
+// Rows [r0, r1), all T tokens, from plain activations xq [T, nb*32], sx [T, nb].
+void ScalarRows(const WeightMatrix& w, const int8_t* xq, const float* sx, int64_t T, int64_t r0,
+                int64_t r1, float* y, const float* bias) {
+  const int64_t nb = QuantBlocksPerRow(w.cols);
+  const size_t bb = QuantBlockBytes(w.format), gbytes = QuantizedGroupBytes(w.format, w.cols);
+  thread_local std::vector<int8_t> lv;  // grow-only: no allocation in steady state
+  thread_local std::vector<float> d;
+  lv.resize(size_t(nb) * 32);
+  d.resize(size_t(nb));
+  for (int64_t r = r0; r < r1; ++r) {
+    const uint8_t* gp = static_cast<const uint8_t*>(w.data) + size_t(r / 16) * gbytes;
+    const int i = int(r % 16);
+    for (int64_t b = 0; b < nb; ++b) {
+      const uint8_t* blk = gp + size_t(b) * bb;
+      d[b] = BlockScale(blk, i);
+      for (int c = 0; c < 32; ++c) lv[b * 32 + c] = int8_t(Level(w.format, blk, i, c));
+    }
+    for (int64_t t = 0; t < T; ++t) {
+      const int8_t* xt = xq + t * nb * 32;
+      float acc = 0.f;
+      for (int64_t b = 0; b < nb; ++b) {
+        int32_t dot = 0;
+        for (int c = 0; c < 32; ++c) dot += int32_t(lv[b * 32 + c]) * int32_t(xt[b * 32 + c]);
+        acc = std::fma(float(dot) * d[b], sx[t * nb + b], acc);
+      }
+      y[t * w.rows + r] = bias ? acc + bias[r] : acc;
+    }
+  }
+}
+
+void QuantizePlain(const float* x, int64_t cols, int64_t nb, int64_t t0, int64_t t1, int8_t* xq,
+                   float* sx) {
+  for (int64_t t = t0; t < t1; ++t)
+    for (int64_t b = 0; b < nb; ++b) {
+      int32_t sum;
+      QuantizeActBlock(x + t * cols + b * 32, int(std::min<int64_t>(32, cols - b * 32)),
+                       xq + (t * nb + b) * 32, sx + t * nb + b, &sum);
+    }
+}
+
+void CheckArgs(const char* who, const WeightMatrix& w, int64_t T) {
+  RG_CHECK(IsQuantizedFormat(w.format), who, ": weight format ", WeightFormatName(w.format),
+           " is not quantized");
+  RG_CHECK(w.rows >= 0 && w.cols >= 0 && T >= 0, who, ": bad shape [", w.rows, ", ", w.cols,
+           "] x T=", T);
+}
+
+// Grow-only per-thread scratch for quantized activations.
+uint8_t* Scratch(size_t bytes) {
+  thread_local AlignedBuffer buf;
+  if (buf.size() < bytes) buf.Resize(std::max(bytes, buf.size() + buf.size() / 2));
+  return buf.data<uint8_t>();
+}
+
+// Below this many activation elements the caller quantizes alone (no extra
+// fork/join round).
+constexpr int64_t kInlineActElems = 32 * 1024;
+
+}  // namespace
+
+void MatMulQuantizedScalar(const WeightMatrix& w, const float* x, int64_t T, float* y,
+                           const float* bias) {
+  CheckArgs("MatMulQuantizedScalar", w, T);
+  const int64_t nb = QuantBlocksPerRow(w.cols);
+  std::vector<int8_t> xq(size_t(T * nb) * 32);
+  std::vector<float> sx(size_t(T * nb));
+  QuantizePlain(x, w.cols, nb, 0, T, xq.data(), sx.data());
+  ScalarRows(w, xq.data(), sx.data(), T, 0, w.rows, y, bias);
+}
+
+void MatMulQuantizedIsa(QuantIsa isa, const WeightMatrix& w, const float* x, int64_t T, float* y,
+                        const float* bias, ThreadPool& pool) {
+  CheckArgs("MatMulQuantized", w, T);
+  RG_CHECK(QuantIsaSupported(isa), "MatMulQuantized: ISA ", QuantIsaName(isa),
+           " not supported by this CPU");
+  if (T == 0 || w.rows == 0) return;
+  const int64_t nb = QuantBlocksPerRow(w.cols), ng = QuantRowGroups(w.rows);
+  const bool inline_acts = T * w.cols <= kInlineActElems;
+
+  if (isa == QuantIsa::Scalar) {
+    uint8_t* s = Scratch(size_t(T * nb) * 36);
+    int8_t* xq = reinterpret_cast<int8_t*>(s);
+    float* sx = reinterpret_cast<float*>(s + size_t(T * nb) * 32);
+    if (inline_acts) QuantizePlain(x, w.cols, nb, 0, T, xq, sx);
+    else
+      pool.ParallelFor(T, 1, [&](int64_t t0, int64_t t1, int) {
+        QuantizePlain(x, w.cols, nb, t0, t1, xq, sx);
+      });
+    pool.ParallelFor(ng, 1, [&](int64_t g0, int64_t g1, int) {
+      ScalarRows(w, xq, sx, T, g0 * 16, std::min(w.rows, g1 * 16), y, bias);
+    });
+    return;
+  }
+
+  const bool avx512 = isa == QuantIsa::Avx512;
+  const int nt = avx512 ? kNtAvx512 : kNtAvx2;
+  auto quantize = avx512 ? QuantizeActsAvx512 : QuantizeActsAvx2;
+  auto kernel = avx512 ? QuantMatMulAvx512 : QuantMatMulAvx2;
+  uint8_t* acts = Scratch(ActBytes(T, nb, nt));
+  const int64_t tiles = (T + nt - 1) / nt;
+  if (inline_acts) quantize(x, w.cols, nb, T, nt, 0, tiles, acts);
+  else
+    pool.ParallelFor(tiles, 1, [&](int64_t k0, int64_t k1, int) {
+      quantize(x, w.cols, nb, T, nt, k0, k1, acts);
+    });
+  const QuantKernelArgs args{w.format, static_cast<const uint8_t*>(w.data), w.rows, w.cols, nb, T,
+                             acts, nt, y, bias};
+  pool.ParallelFor(ng, 1, [&](int64_t g0, int64_t g1, int) { kernel(args, g0, g1); });
+}
+
+void MatMulQuantized(const WeightMatrix& w, const float* x, int64_t T, float* y, const float* bias,
+                     ThreadPool& pool) {
+  MatMulQuantizedIsa(QuantBestIsa(), w, x, T, y, bias, pool);
+}
+
+}  // namespace rg

@@ -1,0 +1,175 @@
+// AVX-512 VNNI kernels for the quantized matmul (math in ops/quant_matmul.h,
+// activation layout in ops/quant_kernels.h). Compiled for the portable
+// baseline; only these functions carry the AVX-512 target and are called
+// after QuantIsaSupported(QuantIsa::Avx512).
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "ops/quant.h"
+#include "ops/quant_kernels.h"
+
+#define RG_TARGET_AVX512 \
+  __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx512dq,fma,f16c")))
+
+// GCC 12 reports its own _mm*_undefined_* helpers as uninitialized.
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+namespace rg::quant_internal {
+namespace {
+
+// One token's block of n (<= 32) values; writes its slot of a tile record.
+RG_TARGET_AVX512 inline void QuantizeBlock(const float* p, int n, uint8_t* rec, int tn, int t) {
+  const __mmask16 m0 = n >= 16 ? __mmask16(0xffff) : __mmask16((1u << n) - 1);
+  const __mmask16 m1 = n >= 32 ? __mmask16(0xffff) : n > 16 ? __mmask16((1u << (n - 16)) - 1) : 0;
+  const __m512 x0 = _mm512_maskz_loadu_ps(m0, p), x1 = _mm512_maskz_loadu_ps(m1, p + 16);
+  const __mmask16 bad = __mmask16(_mm512_fpclass_ps_mask(x0, 0x99) | _mm512_fpclass_ps_mask(x1, 0x99));
+  const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(x0), _mm512_abs_ps(x1)));
+  int32_t* corr = reinterpret_cast<int32_t*>(rec) + t;
+  float* sx = reinterpret_cast<float*>(rec + 4 * tn) + t;
+  int32_t* xq = reinterpret_cast<int32_t*>(rec + 8 * tn) + t;
+  if (bad || amax < 1e-30f) {
+    *corr = 0;
+    *sx = bad ? NAN : 0.f;
+    for (int j = 0; j < 8; ++j) xq[j * tn] = 0;
+    return;
+  }
+  const __m512 inv = _mm512_set1_ps(127.f / amax);
+  const __m512i q0 = _mm512_cvtps_epi32(_mm512_mul_ps(x0, inv));
+  const __m512i q1 = _mm512_cvtps_epi32(_mm512_mul_ps(x1, inv));
+  *corr = -128 * _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
+  *sx = amax / 127.f;
+  alignas(32) int32_t packed[8];
+  _mm_store_si128(reinterpret_cast<__m128i*>(packed), _mm512_cvtepi32_epi8(q0));
+  _mm_store_si128(reinterpret_cast<__m128i*>(packed + 4), _mm512_cvtepi32_epi8(q1));
+  for (int j = 0; j < 8; ++j) xq[j * tn] = packed[j];
+}
+
+// 16 rows (one group) x N tokens over all nb blocks.
+template <int N, bool Q4>
+RG_TARGET_AVX512 void Micro(const uint8_t* wg, int64_t nb, const uint8_t* tile, float* y,
+                            int64_t rows, int64_t r0, __mmask16 rmask, const float* bias) {
+  constexpr size_t kBB = Q4 ? 288 : 544;
+  __m512 f[N];
+#pragma GCC unroll 16
+  for (int t = 0; t < N; ++t) f[t] = _mm512_setzero_ps();
+  const __m512i x80 = _mm512_set1_epi8(char(0x80)), m0f = _mm512_set1_epi8(0x0f);
+  alignas(16) uint8_t lut_bytes[16];
+  for (int k = 0; k < 16; ++k) lut_bytes[k] = uint8_t(kQ4Codebook[k] + 128);
+  const __m512i lut = _mm512_broadcast_i32x4(_mm_load_si128(reinterpret_cast<const __m128i*>(lut_bytes)));
+
+  const uint8_t* blk = wg;
+  const uint8_t* rec = tile;
+  for (int64_t b = 0; b < nb; ++b, blk += kBB, rec += kActBytesPerTokenBlock * N) {
+    const int32_t* corr = reinterpret_cast<const int32_t*>(rec);
+    const float* sx = reinterpret_cast<const float*>(rec + 4 * N);
+    const int32_t* xq = reinterpret_cast<const int32_t*>(rec + 8 * N);
+    const __m512 sw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk)));
+    __m512i acc[N];
+#pragma GCC unroll 16
+    for (int t = 0; t < N; ++t) acc[t] = _mm512_set1_epi32(corr[t]);
+    if constexpr (!Q4) {
+#pragma GCC unroll 8
+      for (int j = 0; j < 8; ++j) {
+        const __m512i wv = _mm512_xor_si512(_mm512_loadu_si512(blk + 32 + 64 * j), x80);
+#pragma GCC unroll 16
+        for (int t = 0; t < N; ++t)
+          acc[t] = _mm512_dpbusd_epi32(acc[t], wv, _mm512_set1_epi32(xq[j * N + t]));
+      }
+    } else {
+#pragma GCC unroll 4
+      for (int c = 0; c < 4; ++c) {
+        const __m512i p = _mm512_loadu_si512(blk + 32 + 64 * c);
+        const __m512i lo = _mm512_shuffle_epi8(lut, _mm512_and_si512(p, m0f));
+        const __m512i hi = _mm512_shuffle_epi8(lut, _mm512_and_si512(_mm512_srli_epi16(p, 4), m0f));
+#pragma GCC unroll 16
+        for (int t = 0; t < N; ++t)
+          acc[t] = _mm512_dpbusd_epi32(acc[t], lo, _mm512_set1_epi32(xq[(2 * c) * N + t]));
+#pragma GCC unroll 16
+        for (int t = 0; t < N; ++t)
+          acc[t] = _mm512_dpbusd_epi32(acc[t], hi, _mm512_set1_epi32(xq[(2 * c + 1) * N + t]));
+      }
+    }
+#pragma GCC unroll 16
+    for (int t = 0; t < N; ++t)
+      f[t] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(acc[t]), sw), _mm512_set1_ps(sx[t]),
+                             f[t]);
+  }
+  const __m512 bv = bias ? _mm512_maskz_loadu_ps(rmask, bias + r0) : _mm512_setzero_ps();
+#pragma GCC unroll 16
+  for (int t = 0; t < N; ++t) {
+    const __m512 v = bias ? _mm512_add_ps(f[t], bv) : f[t];
+    _mm512_mask_storeu_ps(y + t * rows + r0, rmask, v);
+  }
+}
+
+template <bool Q4>
+RG_TARGET_AVX512 void MicroN(int n, const uint8_t* wg, int64_t nb, const uint8_t* tile, float* y,
+                             int64_t rows, int64_t r0, __mmask16 rmask, const float* bias) {
+  static_assert(kNtAvx512 == 8, "update the switch");
+  switch (n) {
+    case 1: return Micro<1, Q4>(wg, nb, tile, y, rows, r0, rmask, bias);
+    case 2: return Micro<2, Q4>(wg, nb, tile, y, rows, r0, rmask, bias);
+    case 3: return Micro<3, Q4>(wg, nb, tile, y, rows, r0, rmask, bias);
+    case 4: return Micro<4, Q4>(wg, nb, tile, y, rows, r0, rmask, bias);
+    case 5: return Micro<5, Q4>(wg, nb, tile, y, rows, r0, rmask, bias);
+    case 6: return Micro<6, Q4>(wg, nb, tile, y, rows, r0, rmask, bias);
+    case 7: return Micro<7, Q4>(wg, nb, tile, y, rows, r0, rmask, bias);
+    case 8: return Micro<8, Q4>(wg, nb, tile, y, rows, r0, rmask, bias);
+  }
+}
+
+template <bool Q4>
+RG_TARGET_AVX512 void Kernel(const QuantKernelArgs& a, int64_t g0, int64_t g1) {
+  const int nt = a.nt;
+  const size_t gbytes = size_t(a.nb) * (Q4 ? 288 : 544);
+  const int64_t tiles = (a.T + nt - 1) / nt;
+  // Token blocks: keep one block's activations (and one group's weights) in L2
+  // while all the thread's row groups pass over them.
+  const size_t tile_bytes = size_t(nt) * a.nb * kActBytesPerTokenBlock;
+  const int64_t tb = std::max<int64_t>(1, int64_t((256u << 10) / std::max<size_t>(tile_bytes, 1)));
+  for (int64_t k0 = 0; k0 < tiles; k0 += tb) {
+    const int64_t k1 = std::min(tiles, k0 + tb);
+    for (int64_t g = g0; g < g1; ++g) {
+      const uint8_t* wg = a.w + size_t(g) * gbytes;
+      const int64_t r0 = g * 16, left = a.rows - r0;
+      const __mmask16 rmask = left >= 16 ? __mmask16(0xffff) : __mmask16((1u << left) - 1);
+      for (int64_t k = k0; k < k1; ++k) {
+        const int n = int(std::min<int64_t>(nt, a.T - k * nt));
+        MicroN<Q4>(n, wg, a.nb, ActTile(const_cast<uint8_t*>(a.acts), k, a.nb, nt),
+                   a.y + k * nt * a.rows, a.rows, r0, rmask, a.bias);
+      }
+    }
+  }
+}
+
+RG_TARGET_AVX512 void QuantizeActs(const float* x, int64_t cols, int64_t nb, int64_t T, int nt,
+                                   int64_t k0, int64_t k1, uint8_t* acts) {
+  for (int64_t k = k0; k < k1; ++k) {
+    const int tn = int(std::min<int64_t>(nt, T - k * nt));
+    uint8_t* tile = ActTile(acts, k, nb, nt);
+    for (int t = 0; t < tn; ++t) {
+      const float* xt = x + (k * nt + t) * cols;
+      for (int64_t b = 0; b < nb; ++b)
+        QuantizeBlock(xt + b * 32, int(std::min<int64_t>(32, cols - b * 32)),
+                      tile + size_t(b) * kActBytesPerTokenBlock * tn, tn, t);
+    }
+  }
+}
+
+}  // namespace
+
+void QuantizeActsAvx512(const float* x, int64_t cols, int64_t nb, int64_t T, int nt, int64_t k0,
+                        int64_t k1, uint8_t* acts) {
+  QuantizeActs(x, cols, nb, T, nt, k0, k1, acts);
+}
+
+void QuantMatMulAvx512(const QuantKernelArgs& a, int64_t g0, int64_t g1) {
+  if (a.format == WeightFormat::Q4) Kernel<true>(a, g0, g1);
+  else Kernel<false>(a, g0, g1);
+}
+
+}  // namespace rg::quant_internal

@@ -1,0 +1,48 @@
+// State memory is constant in sequence length: a model with the real
+// 2048-token window generates 10,000 tokens with the same peak RSS as 1,000.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <regex>
+#include <string>
+
+#include "subprocess.h"
+
+namespace rg::test {
+namespace {
+
+size_t PeakRss(const std::string& output) {
+  std::smatch m;
+  const std::regex re("peak RSS [0-9.]+ MiB \\(([0-9]+) bytes\\)");
+  if (!std::regex_search(output, m, re)) return 0;
+  return std::stoull(m[1]);
+}
+
+TEST(Memory, PeakRssIsFlatFrom1kTo10kTokens) {
+  const std::string dir = (std::filesystem::temp_directory_path() / "rg_memory_test_model").string();
+  std::filesystem::remove_all(dir);
+  const std::string bin = RG_BINARY;
+  auto [st, out] = RunCommand(bin + " init --preset 2b --hidden-size 128 --num-heads 2 --vocab-size 1000 --num-layers 3 "
+                             "--window 2048 --dtype f32 --seed 1 --out " + dir);
+  ASSERT_EQ(st, 0) << out;
+  auto gen = [&](int n) {
+    auto [s, o] = RunCommand(bin + " generate -m " + dir + " --prompt-ids 2,5,9 --max-tokens " + std::to_string(n) +
+                      " --temperature 0 --ignore-eos --print-ids --threads 1");
+    EXPECT_EQ(s, 0) << o.substr(0, 500);
+    return o;
+  };
+  const std::string o1 = gen(1000), o10 = gen(10000);
+  const size_t rss1 = PeakRss(o1), rss10 = PeakRss(o10);
+  ASSERT_GT(rss1, 0u) << o1.substr(o1.size() > 300 ? o1.size() - 300 : 0);
+  ASSERT_GT(rss10, 0u);
+  // The generated ids are really there (10,000 of them, past the window 5 times).
+  EXPECT_GT(o10.size(), 10000u);
+  const double ratio = double(rss10) / double(rss1);
+  RecordProperty("rss_1k_bytes", std::to_string(rss1));
+  RecordProperty("rss_10k_bytes", std::to_string(rss10));
+  EXPECT_NEAR(ratio, 1.0, 0.01) << "peak RSS at 1k tokens " << rss1 << " bytes, at 10k " << rss10;
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace rg::test
