@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -22,7 +23,7 @@ namespace rg::cli {
 namespace {
 
 struct InitArgs {
-  std::string preset = "2b", dtype = "bf16", out;
+  std::string preset = "2b", dtype = "bf16", out, tokenizer;
   uint64_t seed = 0;
   int threads = 0;
   double shard_gb = 2.0;
@@ -174,6 +175,12 @@ void RunInit(const InitArgs& a) {
   idx << index.dump(2) << "\n";
   RG_CHECK(idx.good(), a.out, "/model.safetensors.index.json: write failed");
   progress.Done();
+  if (!a.tokenizer.empty()) {
+    std::error_code ec;
+    std::filesystem::copy_file(a.tokenizer, a.out + "/tokenizer.model",
+                               std::filesystem::copy_options::overwrite_existing, ec);
+    RG_CHECK(!ec, a.tokenizer, ": cannot copy the tokenizer into ", a.out, ": ", ec.message());
+  }
   std::fprintf(stderr, "wrote %s: preset %s, %s, %zu shard(s), %.2f GB (random weights: output is meaningless text)\n",
                a.out.c_str(), a.preset.c_str(), a.dtype.c_str(), shards.size(), double(total_bytes) / 1e9);
 }
@@ -187,6 +194,7 @@ void RegisterInit(CLI::App& app) {
   cmd->add_option("--dtype", a->dtype, "Weight dtype")->check(CLI::IsMember({"bf16", "f32"}));
   cmd->add_option("--seed", a->seed, "Random seed");
   cmd->add_option("--out", a->out, "Output directory")->required();
+  cmd->add_option("--tokenizer", a->tokenizer, "Copy this tokenizer.model into the directory")->check(CLI::ExistingFile);
   cmd->add_option("--threads,-t", a->threads, "Threads (default: all cores)")->check(CLI::Range(0, 1024));
   cmd->add_option("--shard-gb", a->shard_gb, "Maximum shard size in GB")->check(CLI::Range(0.001, 1000.0));
   cmd->add_option("--hidden-size", a->hidden_size, "Override: hidden_size (also sets lru_width, MLP = 3x)")->check(CLI::Range(1, 65536));

@@ -77,15 +77,22 @@ inline __m128 Reduce4(__m512 a, __m512 b, __m512 c, __m512 d) {
   return _mm_add_ps(_mm256_castps256_ps128(abcd), _mm256_extractf128_ps(abcd, 1));
 }
 
-// ---- Skinny (decode) kernel, generic over the weight element (float / bf16).
-// One weight row at a time, streamed sequentially (on this class of CPU a
-// single sequential stream per core reaches full read bandwidth; several
-// interleaved row streams per core do not). Each weight vector is used for a
-// group of TT tokens; U independent accumulators per token cover FMA latency.
+// ---- Skinny (decode) kernels, generic over the weight element (float / bf16).
+//
+// T = 1: one weight row at a time, read as one sequential stream with U = 4
+// accumulators (a single stream per core reaches the full read bandwidth;
+// interleaved row streams without help do not).
+// T >= 2: blocks of R = 4 rows x up to 6 tokens (24 accumulators), so each
+// weight vector is reused for all tokens of the group and each activation
+// vector for R rows. The hardware prefetcher does poorly on R interleaved
+// streams, so the block reads the weights kPrefetchBytes ahead of its linear
+// progress into L2. Further token groups of the same rows find them in cache.
 inline __m512 LoadW(const float* p) { return _mm512_loadu_ps(p); }
 inline __m512 LoadW(const uint16_t* p) { return LoadBf16AsF32(p); }
 inline __m512 LoadW(const float* p, __mmask16 m) { return _mm512_maskz_loadu_ps(m, p); }
 inline __m512 LoadW(const uint16_t* p, __mmask16 m) { return LoadBf16AsF32(p, m); }
+
+constexpr int64_t kPrefetchBytes = 48 * 1024;
 
 template <int TT, int U, class WT>
 void SkinnyRow(const WT* w, int64_t cols, const float* x, float* y, int64_t ldy, float bias) {
@@ -119,18 +126,96 @@ void SkinnyRow(const WT* w, int64_t cols, const float* x, float* y, int64_t ldy,
   }
 }
 
+// 4 rows (w, stride cols) x TT tokens.
+template <int TT, bool kPrefetch, class WT>
+void SkinnyBlock4(const WT* w, int64_t cols, const float* x, float* y, int64_t ldy,
+                  const float* bias) {
+  constexpr int R = 4;
+  constexpr int64_t kStep = R * 16 * sizeof(WT);  // weight bytes per column step
+  const char* pf = reinterpret_cast<const char*>(w) + kPrefetchBytes;
+  __m512 acc[R][TT];
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 8
+    for (int t = 0; t < TT; ++t) acc[r][t] = _mm512_setzero_ps();
+  int64_t c = 0;
+  for (; c + 16 <= cols; c += 16) {
+    if constexpr (kPrefetch) {
+#pragma GCC unroll 4
+      for (int64_t l = 0; l < kStep; l += 64) _mm_prefetch(pf + l, _MM_HINT_T1);
+      pf += kStep;
+    }
+    __m512 xv[TT];
+#pragma GCC unroll 8
+    for (int t = 0; t < TT; ++t) xv[t] = _mm512_loadu_ps(x + t * cols + c);
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      const __m512 wv = LoadW(w + r * cols + c);
+#pragma GCC unroll 8
+      for (int t = 0; t < TT; ++t) acc[r][t] = _mm512_fmadd_ps(wv, xv[t], acc[r][t]);
+    }
+  }
+  if (c < cols) {
+    const __mmask16 m = Mask16(cols - c);
+    __m512 xv[TT];
+#pragma GCC unroll 8
+    for (int t = 0; t < TT; ++t) xv[t] = _mm512_maskz_loadu_ps(m, x + t * cols + c);
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      const __m512 wv = LoadW(w + r * cols + c, m);
+#pragma GCC unroll 8
+      for (int t = 0; t < TT; ++t) acc[r][t] = _mm512_fmadd_ps(wv, xv[t], acc[r][t]);
+    }
+  }
+  const __m128 b = bias ? _mm_loadu_ps(bias) : _mm_setzero_ps();
+#pragma GCC unroll 8
+  for (int t = 0; t < TT; ++t)
+    _mm_storeu_ps(y + t * ldy, _mm_add_ps(Reduce4(acc[0][t], acc[1][t], acc[2][t], acc[3][t]), b));
+}
+
+template <bool kPrefetch, class WT>
+void SkinnyBlock4Group(int n, const WT* w, int64_t cols, const float* x, float* y, int64_t ldy,
+                       const float* bias) {
+  switch (n) {
+    case 1: SkinnyBlock4<1, kPrefetch>(w, cols, x, y, ldy, bias); break;
+    case 2: SkinnyBlock4<2, kPrefetch>(w, cols, x, y, ldy, bias); break;
+    case 3: SkinnyBlock4<3, kPrefetch>(w, cols, x, y, ldy, bias); break;
+    case 4: SkinnyBlock4<4, kPrefetch>(w, cols, x, y, ldy, bias); break;
+    case 5: SkinnyBlock4<5, kPrefetch>(w, cols, x, y, ldy, bias); break;
+    default: SkinnyBlock4<6, kPrefetch>(w, cols, x, y, ldy, bias); break;
+  }
+}
+
+// Splits T into balanced groups of at most max_group.
+inline int GroupSize(int64_t left, int max_group) {
+  const int64_t groups = (left + max_group - 1) / max_group;
+  return int((left + groups - 1) / groups);
+}
+
 // Rows [r0, r1), all T tokens: y[t * ldy + r].
 template <class WT>
 void SkinnyRows(const WT* W, int64_t cols, int64_t r0, int64_t r1, const float* x, int64_t T,
                 float* y, int64_t ldy, const float* bias) {
-  constexpr int kMaxTT = 8;
-  for (int64_t r = r0; r < r1; ++r) {
+  int64_t r = r0;
+  if (T >= 2) {
+    for (; r + 4 <= r1; r += 4) {
+      const WT* w = W + r * cols;
+      const float* b = bias ? bias + r : nullptr;
+      for (int64_t t = 0; t < T;) {
+        const int n = GroupSize(T - t, 6);
+        if (t == 0)
+          SkinnyBlock4Group<true>(n, w, cols, x, y + r, ldy, b);
+        else
+          SkinnyBlock4Group<false>(n, w, cols, x + t * cols, y + t * ldy + r, ldy, b);
+        t += n;
+      }
+    }
+  }
+  for (; r < r1; ++r) {
     const WT* w = W + r * cols;
     const float b = bias ? bias[r] : 0.f;
     for (int64_t t = 0; t < T;) {
-      const int64_t left = T - t;
-      const int64_t groups = (left + kMaxTT - 1) / kMaxTT;
-      const int n = int((left + groups - 1) / groups);  // balanced groups
+      const int n = GroupSize(T - t, 8);
       const float* xt = x + t * cols;
       float* yt = y + t * ldy + r;
       switch (n) {
@@ -208,11 +293,14 @@ inline float Reduce1(__m256 a) {
   return _mm_cvtss_f32(s);
 }
 
-// ---- Skinny (decode) kernel, as the AVX-512 one (see there).
+// ---- Skinny (decode) kernels, as the AVX-512 ones (see there); 4 rows x up
+// to 2 tokens per block (16 ymm registers).
 inline __m256 LoadW(const float* p) { return _mm256_loadu_ps(p); }
 inline __m256 LoadW(const uint16_t* p) { return LoadBf16AsF32(p); }
 inline __m256 LoadWPartial(const float* p, int64_t n) { return _mm256_maskload_ps(p, Mask8(n)); }
 inline __m256 LoadWPartial(const uint16_t* p, int64_t n) { return LoadBf16AsF32Partial(p, n); }
+
+constexpr int64_t kPrefetchBytes = 48 * 1024;
 
 template <int TT, int U, class WT>
 void SkinnyRow(const WT* w, int64_t cols, const float* x, float* y, int64_t ldy, float bias) {
@@ -252,17 +340,87 @@ void SkinnyRow(const WT* w, int64_t cols, const float* x, float* y, int64_t ldy,
   }
 }
 
+template <int TT, bool kPrefetch, class WT>
+void SkinnyBlock4(const WT* w, int64_t cols, const float* x, float* y, int64_t ldy,
+                  const float* bias) {
+  constexpr int R = 4;
+  constexpr int64_t kStep = R * 8 * sizeof(WT);
+  const char* pf = reinterpret_cast<const char*>(w) + kPrefetchBytes;
+  __m256 acc[R][TT];
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 8
+    for (int t = 0; t < TT; ++t) acc[r][t] = _mm256_setzero_ps();
+  int64_t c = 0;
+  for (; c + 8 <= cols; c += 8) {
+    if constexpr (kPrefetch) {
+      if ((c & 15) == 0) {  // one 64-byte line per row-step pair
+#pragma GCC unroll 4
+        for (int64_t l = 0; l < 2 * kStep; l += 64) _mm_prefetch(pf + l, _MM_HINT_T1);
+        pf += 2 * kStep;
+      }
+    }
+    __m256 xv[TT];
+#pragma GCC unroll 8
+    for (int t = 0; t < TT; ++t) xv[t] = _mm256_loadu_ps(x + t * cols + c);
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      const __m256 wv = LoadW(w + r * cols + c);
+#pragma GCC unroll 8
+      for (int t = 0; t < TT; ++t) acc[r][t] = _mm256_fmadd_ps(wv, xv[t], acc[r][t]);
+    }
+  }
+  if (c < cols) {
+    const __m256i m = Mask8(cols - c);
+    __m256 xv[TT];
+#pragma GCC unroll 8
+    for (int t = 0; t < TT; ++t) xv[t] = _mm256_maskload_ps(x + t * cols + c, m);
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      const __m256 wv = LoadWPartial(w + r * cols + c, cols - c);
+#pragma GCC unroll 8
+      for (int t = 0; t < TT; ++t) acc[r][t] = _mm256_fmadd_ps(wv, xv[t], acc[r][t]);
+    }
+  }
+  const __m128 b = bias ? _mm_loadu_ps(bias) : _mm_setzero_ps();
+#pragma GCC unroll 8
+  for (int t = 0; t < TT; ++t)
+    _mm_storeu_ps(y + t * ldy, _mm_add_ps(Reduce4(acc[0][t], acc[1][t], acc[2][t], acc[3][t]), b));
+}
+
+inline int GroupSize(int64_t left, int max_group) {
+  const int64_t groups = (left + max_group - 1) / max_group;
+  return int((left + groups - 1) / groups);
+}
+
 template <class WT>
 void SkinnyRows(const WT* W, int64_t cols, int64_t r0, int64_t r1, const float* x, int64_t T,
                 float* y, int64_t ldy, const float* bias) {
-  constexpr int kMaxTT = 6;
-  for (int64_t r = r0; r < r1; ++r) {
+  int64_t r = r0;
+  if (T >= 2) {
+    for (; r + 4 <= r1; r += 4) {
+      const WT* w = W + r * cols;
+      const float* b = bias ? bias + r : nullptr;
+      for (int64_t t = 0; t < T;) {
+        const int n = GroupSize(T - t, 2);
+        const float* xt = x + t * cols;
+        float* yt = y + t * ldy + r;
+        if (t == 0) {
+          if (n == 1) SkinnyBlock4<1, true>(w, cols, xt, yt, ldy, b);
+          else SkinnyBlock4<2, true>(w, cols, xt, yt, ldy, b);
+        } else {
+          if (n == 1) SkinnyBlock4<1, false>(w, cols, xt, yt, ldy, b);
+          else SkinnyBlock4<2, false>(w, cols, xt, yt, ldy, b);
+        }
+        t += n;
+      }
+    }
+  }
+  for (; r < r1; ++r) {
     const WT* w = W + r * cols;
     const float b = bias ? bias[r] : 0.f;
     for (int64_t t = 0; t < T;) {
-      const int64_t left = T - t;
-      const int64_t groups = (left + kMaxTT - 1) / kMaxTT;
-      const int n = int((left + groups - 1) / groups);
+      const int n = GroupSize(T - t, 6);
       const float* xt = x + t * cols;
       float* yt = y + t * ldy + r;
       switch (n) {

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages rgemma builds and tests with (idempotent:
+# apt runs only when something is missing).
+set -euo pipefail
+packages=(
+  build-essential cmake pkg-config            # toolchain
+  libsentencepiece-dev                        # tokenizer.model
+  nlohmann-json3-dev libcli11-dev             # JSON, command line
+  libcpp-httplib-dev                          # rgemma serve
+  libgtest-dev libgmock-dev                   # tests
+  clang libclang-rt-14-dev                    # libFuzzer + sanitizer runtimes
+  python3 python3-numpy                       # the reference-fixture contract check
+  nodejs npm                                  # server tests with the openai npm package
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+# Node.js may come from elsewhere than Debian (then nodejs/npm are not dpkg-installed).
+if command -v node >/dev/null && command -v npm >/dev/null; then
+  missing=("${missing[@]/nodejs}"); missing=("${missing[@]/npm}")
+fi
+read -ra missing <<<"${missing[*]}"
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi

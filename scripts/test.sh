@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it (.ci/run calls this):
+#   1. release build + all CTest suites (unit, model vs reference fixtures, CLI)
+#   2. the reference-fixture contract check (../shared/tools/check_reference.py)
+#   3. the same tests under AddressSanitizer + UndefinedBehaviorSanitizer
+#   4. libFuzzer on the untrusted-input parsers, bounded time
+#   5. the HTTP server driven by the official openai npm package
+# Env: RG_FUZZ_SECONDS (default 45 per target), RG_SKIP_ASAN=1, RG_SKIP_FUZZ=1.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh || exit 1
+jobs=$(nproc)
+passed=0; failed=0; failures=()
+step() {  # step NAME COMMAND...: runs a stage, records its result
+  local name=$1; shift
+  echo; echo "==== $name"
+  local t0=$SECONDS
+  if "$@"; then passed=$((passed + 1)); echo "==== $name: ok ($((SECONDS - t0)) s)"
+  else failed=$((failed + 1)); failures+=("$name"); echo "==== $name: FAILED ($((SECONDS - t0)) s)"; fi
+}
+
+build_release() {
+  cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null && cmake --build build -j"$jobs"
+}
+ctest_release() { ctest --test-dir build --output-on-failure -j2 --timeout 900; }
+contract_check() {
+  local fixtures=(tests/data/fixtures/*/)
+  [ -d ../shared/fixtures/reference ] && fixtures=(../shared/fixtures/reference/*/)
+  local checker=tests/tools/check_reference.py
+  [ -f ../shared/tools/check_reference.py ] && checker=../shared/tools/check_reference.py
+  /usr/bin/python3 "$checker" build/rgemma "${fixtures[@]}"
+}
+asan() {
+  cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRG_SANITIZE=ON >/dev/null &&
+    cmake --build build-asan -j"$jobs" &&
+    ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+      ctest --test-dir build-asan --output-on-failure -j2 --timeout 1800
+}
+fuzz() {
+  CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRG_FUZZ=ON >/dev/null || return 1
+  local targets=(safetensors_fuzzer hf_config_fuzzer)
+  for extra in tests/fuzz/*_fuzzer.cc; do
+    n=$(basename "$extra" .cc); [[ " ${targets[*]} " == *" $n "* ]] || targets+=("$n")
+  done
+  cmake --build build-fuzz -j"$jobs" --target "${targets[@]}" || return 1
+  local ok=0
+  for t in "${targets[@]}"; do
+    local corpus_name=${t%_fuzzer} work
+    work=$(mktemp -d)
+    [ -d "tests/fuzz/corpus/$corpus_name" ] && cp -r "tests/fuzz/corpus/$corpus_name/." "$work/"
+    echo "-- $t for ${RG_FUZZ_SECONDS:-45} s"
+    if ! build-fuzz/tests/"$t" -max_total_time="${RG_FUZZ_SECONDS:-45}" -rss_limit_mb=2048 \
+         -timeout=10 -print_final_stats=1 "$work" 2>&1 | tail -15; then ok=1; fi
+    rm -rf "$work"
+  done
+  return $ok
+}
+server() { [ -x tests/server/run.sh ] && tests/server/run.sh build/rgemma; }
+
+step "release build" build_release
+if [ $failed -eq 0 ]; then
+  step "ctest (release)" ctest_release
+  step "reference contract check" contract_check
+  [ -x tests/server/run.sh ] && step "server (openai npm)" server
+fi
+[ "${RG_SKIP_ASAN:-0}" = 1 ] || step "ctest (ASan+UBSan)" asan
+[ "${RG_SKIP_FUZZ:-0}" = 1 ] || step "fuzz (libFuzzer)" fuzz
+
+echo
+for f in "${failures[@]}"; do echo "failed stage: $f"; done
+echo "rgemma: $passed passed, $failed failed"
+[ $failed -eq 0 ]
