@@ -4,6 +4,7 @@
 //
 //   bench_matmul [machine] [decode] [prefill] [sweep] [--threads=N] [--min-time=S]
 //                [--shapes=RxC,...] [--tokens=T,...] [--formats=f32,bf16,...]
+//                [--gemm-min-t=T]   (force the skinny / GEMM crossover)
 // With no section named, runs machine + decode + prefill. For OpenBLAS use
 // OPENBLAS_CORETYPE=SkylakeX OPENBLAS_NUM_THREADS=<threads>.
 // RG_ISA=scalar|avx2|avx512 selects the kernel level.
@@ -24,6 +25,7 @@
 #include "core/threads.h"
 #include "ops/cpu_features.h"
 #include "ops/matmul.h"
+#include "ops/matmul_kernels.h"
 #include "ops/membw.h"
 
 #ifdef RG_HAVE_OPENBLAS
@@ -48,6 +50,7 @@ struct Options {
   std::vector<Shape> prefill_shapes = {{2560, 2560}, {7680, 2560}, {2560, 7680}};
   std::vector<int64_t> decode_tokens = {1, 2, 4, 8, 16};
   std::vector<int64_t> prefill_tokens = {64, 128, 512};
+  std::vector<int64_t> sweep_tokens = {1, 2, 3, 4, 6, 8, 10, 12, 16, 20, 24, 32, 48, 64};
   std::vector<std::string> formats = {"f32", "bf16", "bf16fast", "openblas"};
 };
 
@@ -253,22 +256,24 @@ void Prefill(ThreadPool& pool, const Options& o) {
 // is internal; here just the default path) -- prints time per token.
 void Sweep(ThreadPool& pool, const Options& o) {
   std::printf("\n== T sweep (default path), weights rotating > 256 MB\n");
-  std::printf("%-6s %-13s %4s %10s %12s %9s\n", "format", "shape", "T", "best_us", "us/token",
-              "GFLOP/s");
+  std::printf("%-6s %-13s %4s %10s %12s %9s %9s\n", "format", "shape", "T", "best_us", "us/token",
+              "GFLOP/s", "cpuGF/s");
   for (const char* fname : {"f32", "bf16"}) {
     if (!Has(o.formats, fname)) continue;
     const WeightFormat f = std::string(fname) == "f32" ? WeightFormat::F32 : WeightFormat::BF16;
     for (Shape s : o.prefill_shapes) {
       const WeightSet w = MakeWeights(f, s, size_t(256) << 20);
-      for (int64_t T : {1, 2, 3, 4, 6, 8, 10, 12, 14, 16, 20, 24, 28, 32, 48, 64}) {
+      for (int64_t T : o.sweep_tokens) {
         const std::vector<float> x = Activations(T * s.cols);
         std::vector<float> y(size_t(T * s.rows));
-        const double best = Time(o.min_time, [&](int i) {
+        const Timing tm = Time(o.min_time, [&](int i) {
           MatMul(w.Matrix(size_t(i), f, s), x.data(), T, y.data(), nullptr, pool);
-        }).best;
-        std::printf("%-6s %6lldx%-6lld %4lld %10.1f %12.2f %9.1f\n", fname, (long long)s.rows,
-                    (long long)s.cols, (long long)T, best * 1e6, best * 1e6 / T,
-                    2.0 * T * s.rows * s.cols / best * 1e-9);
+        });
+        const double best = tm.best, flop = 2.0 * T * s.rows * s.cols;
+        std::printf("%-6s %6lldx%-6lld %4lld %10.1f %12.2f %9.1f %9.1f\n", fname, (long long)s.rows,
+                    (long long)s.cols, (long long)T, best * 1e6, best * 1e6 / T, flop / best * 1e-9,
+                    flop / (tm.cpu / pool.size()) * 1e-9);
+        std::fflush(stdout);
       }
     }
   }
@@ -289,12 +294,13 @@ int main(int argc, char** argv) {
     else if (a == "prefill") o.prefill = true;
     else if (a == "sweep") o.sweep = true;
     else if (const char* v = val("--threads=")) o.threads = std::atoi(v);
+    else if (const char* v = val("--gemm-min-t=")) mm::SetGemmMinTForTesting(std::atoll(v));
     else if (const char* v = val("--min-time=")) o.min_time = std::atof(v);
     else if (const char* v = val("--shapes=")) o.decode_shapes = o.prefill_shapes = ParseShapes(v);
     else if (const char* v = val("--tokens=")) {
       o.decode_tokens.clear();
       for (const std::string& t : Split(v)) o.decode_tokens.push_back(std::atoll(t.c_str()));
-      o.prefill_tokens = o.decode_tokens;
+      o.prefill_tokens = o.sweep_tokens = o.decode_tokens;
     } else if (const char* v = val("--formats=")) o.formats = Split(v);
     else {
       std::fprintf(stderr, "unknown argument %s\n", argv[i]);

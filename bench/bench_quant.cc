@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <random>
 #include <string>
 #include <vector>
@@ -25,9 +26,18 @@ using namespace rg;
 
 namespace {
 
-double Now() {
+double WallNow() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
+double ThreadCpuNow() {
+  timespec t;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return t.tv_sec + t.tv_nsec * 1e-9;
+}
+// With one thread, time is this thread's CPU time: other processes sharing the
+// cores do not count. With more threads it is wall time.
+bool g_cpu_time = false;
+double Now() { return g_cpu_time ? ThreadCpuNow() : WallNow(); }
 
 __attribute__((target("avx512f"))) int64_t SumAvx512(const uint8_t* p, size_t n) {
   __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
@@ -112,7 +122,9 @@ int main(int argc, char** argv) {
   if (isa_arg == "avx2") isa = QuantIsa::Avx2;
   if (isa_arg == "scalar") isa = QuantIsa::Scalar;
   ThreadPool pool(threads);
-  std::printf("threads %d, isa %s\n", threads, QuantIsaName(isa));
+  g_cpu_time = threads == 1;
+  std::printf("threads %d, isa %s, timing: %s\n", threads, QuantIsaName(isa),
+              g_cpu_time ? "thread CPU time" : "wall time");
   const bool all = what == "all";
 
   double bw = 0;
@@ -169,6 +181,26 @@ int main(int argc, char** argv) {
                       ops / med / 1e9, ops / best / 1e9);
         }
       }
+  }
+
+  if (what == "one") {  // bench_quant threads isa one rows cols T [q8|q4]
+    const int64_t rows = std::atoll(argv[4]), cols = std::atoll(argv[5]), T = std::atoll(argv[6]);
+    const WeightFormat f = argc > 7 && std::string(argv[7]) == "q4" ? WeightFormat::Q4 : WeightFormat::Q8;
+    Packed p = Make(f, rows, cols, 0, pool);
+    const WeightMatrix w{f, rows, cols, p.buf.data()};
+    const auto x = Gaussian(size_t(T * cols), 6, 1.f);
+    std::vector<float> y(size_t(T * rows));
+    const double ops = 2.0 * rows * cols * T;
+    std::vector<double> times;
+    for (int i = 0; i < std::max(5, int(4e9 / ops)); ++i) {
+      const double t0 = Now();
+      MatMulQuantizedIsa(isa, w, x.data(), T, y.data(), nullptr, pool);
+      times.push_back(Now() - t0);
+    }
+    const double med = MedianOf(times), best = *std::min_element(times.begin(), times.end());
+    std::printf("%s %lld x %lld T=%lld: median %.3f ms %.1f GOP/s %.1f GB/s; best %.1f GOP/s %.1f GB/s\n",
+                WeightFormatName(f), (long long)rows, (long long)cols, (long long)T, med * 1e3,
+                ops / med / 1e9, p.bytes / med / 1e9, ops / best / 1e9, p.bytes / best / 1e9);
   }
 
   if (all || what == "quant") {

@@ -6,8 +6,10 @@
 
 namespace rg::cli {
 
+void RegisterChat(CLI::App& app);
 void RegisterForward(CLI::App& app);
 void RegisterGenerate(CLI::App& app);
 void RegisterInit(CLI::App& app);
+void RegisterQuantize(CLI::App& app);
 
 }  // namespace rg::cli

@@ -9,9 +9,11 @@ int main(int argc, char** argv) {
   CLI::App app{"rgemma: RecurrentGemma (Griffin) inference on the CPU"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "rgemma 0.1.0");
+  rg::cli::RegisterChat(app);
   rg::cli::RegisterForward(app);
   rg::cli::RegisterGenerate(app);
   rg::cli::RegisterInit(app);
+  rg::cli::RegisterQuantize(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -4,6 +4,7 @@
 
 #include "core/dtype.h"
 #include "core/error.h"
+#include "ops/quant.h"
 
 namespace rg {
 
@@ -28,12 +29,21 @@ void ConvertToF32(const TensorView& tv, float* out) {
   }
 }
 
+std::optional<WeightFormat> ParseWeightFormat(const std::string& name) {
+  for (WeightFormat f : {WeightFormat::F32, WeightFormat::BF16, WeightFormat::Q8, WeightFormat::Q4})
+    if (name == WeightFormatName(f)) return f;
+  if (name == "int8") return WeightFormat::Q8;
+  return std::nullopt;
+}
+
 size_t MatrixStorageBytes(WeightFormat format, int64_t rows, int64_t cols) {
   switch (format) {
     case WeightFormat::F32: return size_t(rows * cols) * 4;
     case WeightFormat::BF16: return size_t(rows * cols) * 2;
-    default: Fail("weight format ", WeightFormatName(format), " is not available yet");
+    case WeightFormat::Q8:
+    case WeightFormat::Q4: return QuantizedBytes(format, rows, cols);
   }
+  Fail("unknown weight format");
 }
 
 void ConvertMatrix(const TensorView& tv, WeightFormat format, void* dst, ThreadPool* pool) {
@@ -58,8 +68,21 @@ void ConvertMatrix(const TensorView& tv, WeightFormat format, void* dst, ThreadP
       }
       return;
     }
-    default:
-      Fail("weight format ", WeightFormatName(format), " is not available yet");
+    case WeightFormat::Q8:
+    case WeightFormat::Q4: {
+      ThreadPool local(1);
+      ThreadPool& p = pool ? *pool : local;
+      if (tv.dtype == DType::BF16) {
+        QuantizeMatrixBF16(format, static_cast<const uint16_t*>(tv.data), rows, cols, dst, p);
+      } else if (tv.dtype == DType::F32) {
+        QuantizeMatrix(format, static_cast<const float*>(tv.data), rows, cols, dst, p);
+      } else {
+        std::vector<float> wide(static_cast<size_t>(rows * cols));
+        ConvertToF32(tv, wide.data());
+        QuantizeMatrix(format, wide.data(), rows, cols, dst, p);
+      }
+      return;
+    }
   }
 }
 

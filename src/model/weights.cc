@@ -8,6 +8,7 @@
 #include "io/hf_config.h"
 #include "io/safetensors.h"
 #include "model/weight_convert.h"
+#include "ops/quant.h"
 
 namespace rg {
 
@@ -56,12 +57,23 @@ class WeightsLoader {
       w->layers.push_back(lw);
     }
     if (opt_.advise_huge_pages) ckpt.AdviseHugePages();
+    packed_ = PackedFormat(ckpt);
 
     ForEachBoundTensor(c, w.get(), [&](const TensorSpec& spec, TensorSlot slot) {
       const TensorView* tv = ckpt.Find(spec.name);
       if (!tv) {
         RG_CHECK(!spec.required, dir_, ": missing tensor '", spec.name, "' (expected shape ",
                  ShapeString(spec.shape), ")");
+        return;
+      }
+      const bool packed = packed_ && (spec.role == TensorRole::kMatrix || spec.role == TensorRole::kEmbedding);
+      if (packed) {
+        const size_t want = MatrixStorageBytes(*packed_, spec.shape[0], spec.shape[1]);
+        RG_CHECK(tv->dtype == DType::U8 && tv->shape == std::vector<int64_t>{int64_t(want)}, tv->file,
+                 ": tensor '", spec.name, "' must hold ", WeightFormatName(*packed_), " bytes U8 [", want,
+                 "] for shape ", ShapeString(spec.shape), ", got ", DTypeName(tv->dtype), " ",
+                 ShapeString(tv->shape));
+        *slot.matrix = WeightMatrix{*packed_, spec.shape[0], spec.shape[1], tv->data};  // zero-copy
         return;
       }
       RG_CHECK(tv->shape == spec.shape, tv->file, ": tensor '", spec.name, "' has shape ",
@@ -144,8 +156,29 @@ class WeightsLoader {
     return m;
   }
 
+  // The packed matrix format of an `rgemma quantize` directory, from the
+  // safetensors metadata; nullopt for plain HF checkpoints.
+  static std::optional<WeightFormat> PackedFormat(const Checkpoint& ckpt) {
+    std::optional<WeightFormat> found;
+    for (const auto& f : ckpt.files()) {
+      auto it = f->metadata().find(kQuantFormatKey);
+      if (it == f->metadata().end()) continue;
+      auto fmt = ParseWeightFormat(it->second);
+      RG_CHECK(fmt && IsQuantizedFormat(*fmt), f->path(), ": metadata ", kQuantFormatKey, " is '", it->second,
+               "'; expected q8 or q4");
+      auto ver = f->metadata().find(kQuantVersionKey);
+      RG_CHECK(ver != f->metadata().end() && ver->second == std::to_string(kQuantFormatVersion), f->path(),
+               ": packed weights of format version '", ver == f->metadata().end() ? "(none)" : ver->second,
+               "'; this rgemma reads version ", kQuantFormatVersion, " (re-run rgemma quantize)");
+      RG_CHECK(!found || *found == *fmt, f->path(), ": shards disagree on the packed format");
+      found = fmt;
+    }
+    return found;
+  }
+
   std::string dir_;
   LoadOptions opt_;
+  std::optional<WeightFormat> packed_;
 };
 
 std::shared_ptr<const Weights> Weights::Load(const std::string& dir, const LoadOptions& opt) {

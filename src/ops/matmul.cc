@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "ops/cpu_features.h"
 #include "ops/matmul_kernels.h"
+#include "ops/quant_matmul.h"
 
 namespace rg {
 namespace mm {
@@ -111,8 +112,10 @@ void MatMul(const WeightMatrix& w, const float* x, int64_t T, float* y, const fl
     case WeightFormat::BF16: k = &table.bf16; break;
     case WeightFormat::Q8:
     case WeightFormat::Q4:
-      Fail("MatMul: weight format ", WeightFormatName(w.format), " not wired yet");
+      MatMulQuantized(w, x, T, y, bias, pool);
+      return;
   }
+  if (!k) Fail("MatMul: unknown weight format ", int(w.format));
   const bool fast = k->gemm_fast && GetMatMulPrecision() == MatMulPrecision::kFast;
   const mm::GemmSpec* gemm = fast ? k->gemm_fast : k->gemm;
   const int64_t macs_per_row = w.cols * T;

@@ -3,6 +3,7 @@
 #include "core/dtype.h"
 #include "core/error.h"
 #include "ops/matmul.h"
+#include "ops/quant.h"
 
 namespace rg {
 
@@ -27,8 +28,10 @@ void ReadRow(const WeightMatrix& w, int64_t r, float* out) {
       for (int64_t c = 0; c < w.cols; ++c) out[c] = BF16ToF32(row[c]);
       return;
     }
-    default:
-      Fail("ReadRow: weight format ", WeightFormatName(w.format), " not supported");
+    case WeightFormat::Q8:
+    case WeightFormat::Q4:
+      DequantizeRow(w, r, out);
+      return;
   }
 }
 

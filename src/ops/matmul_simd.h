@@ -82,7 +82,7 @@ inline __m128 Reduce4(__m512 a, __m512 b, __m512 c, __m512 d) {
 // T = 1: one weight row at a time, read as one sequential stream with U = 4
 // accumulators (a single stream per core reaches the full read bandwidth;
 // interleaved row streams without help do not).
-// T >= 2: blocks of R = 4 rows x up to 6 tokens (24 accumulators), so each
+// T >= 2: blocks of R = 4 (bf16) or 2 (f32) rows x up to 6 tokens, so each
 // weight vector is reused for all tokens of the group and each activation
 // vector for R rows. The hardware prefetcher does poorly on R interleaved
 // streams, so the block reads the weights kPrefetchBytes ahead of its linear
@@ -126,11 +126,10 @@ void SkinnyRow(const WT* w, int64_t cols, const float* x, float* y, int64_t ldy,
   }
 }
 
-// 4 rows (w, stride cols) x TT tokens.
-template <int TT, bool kPrefetch, class WT>
-void SkinnyBlock4(const WT* w, int64_t cols, const float* x, float* y, int64_t ldy,
-                  const float* bias) {
-  constexpr int R = 4;
+// R rows (w, stride cols) x TT tokens.
+template <int R, int TT, bool kPrefetch, class WT>
+void SkinnyBlock(const WT* w, int64_t cols, const float* x, float* y, int64_t ldy,
+                 const float* bias) {
   constexpr int64_t kStep = R * 16 * sizeof(WT);  // weight bytes per column step
   const char* pf = reinterpret_cast<const char*>(w) + kPrefetchBytes;
   __m512 acc[R][TT];
@@ -167,24 +166,38 @@ void SkinnyBlock4(const WT* w, int64_t cols, const float* x, float* y, int64_t l
       for (int t = 0; t < TT; ++t) acc[r][t] = _mm512_fmadd_ps(wv, xv[t], acc[r][t]);
     }
   }
-  const __m128 b = bias ? _mm_loadu_ps(bias) : _mm_setzero_ps();
+  if constexpr (R == 4) {
+    const __m128 b = bias ? _mm_loadu_ps(bias) : _mm_setzero_ps();
 #pragma GCC unroll 8
-  for (int t = 0; t < TT; ++t)
-    _mm_storeu_ps(y + t * ldy, _mm_add_ps(Reduce4(acc[0][t], acc[1][t], acc[2][t], acc[3][t]), b));
-}
-
-template <bool kPrefetch, class WT>
-void SkinnyBlock4Group(int n, const WT* w, int64_t cols, const float* x, float* y, int64_t ldy,
-                       const float* bias) {
-  switch (n) {
-    case 1: SkinnyBlock4<1, kPrefetch>(w, cols, x, y, ldy, bias); break;
-    case 2: SkinnyBlock4<2, kPrefetch>(w, cols, x, y, ldy, bias); break;
-    case 3: SkinnyBlock4<3, kPrefetch>(w, cols, x, y, ldy, bias); break;
-    case 4: SkinnyBlock4<4, kPrefetch>(w, cols, x, y, ldy, bias); break;
-    case 5: SkinnyBlock4<5, kPrefetch>(w, cols, x, y, ldy, bias); break;
-    default: SkinnyBlock4<6, kPrefetch>(w, cols, x, y, ldy, bias); break;
+    for (int t = 0; t < TT; ++t)
+      _mm_storeu_ps(y + t * ldy,
+                    _mm_add_ps(Reduce4(acc[0][t], acc[1][t], acc[2][t], acc[3][t]), b));
+  } else {
+#pragma GCC unroll 8
+    for (int t = 0; t < TT; ++t)
+#pragma GCC unroll 8
+      for (int r = 0; r < R; ++r)
+        y[t * ldy + r] = _mm512_reduce_add_ps(acc[r][t]) + (bias ? bias[r] : 0.f);
   }
 }
+
+template <int R, bool kPrefetch, class WT>
+void SkinnyBlockGroup(int n, const WT* w, int64_t cols, const float* x, float* y, int64_t ldy,
+                      const float* bias) {
+  switch (n) {
+    case 1: SkinnyBlock<R, 1, kPrefetch>(w, cols, x, y, ldy, bias); break;
+    case 2: SkinnyBlock<R, 2, kPrefetch>(w, cols, x, y, ldy, bias); break;
+    case 3: SkinnyBlock<R, 3, kPrefetch>(w, cols, x, y, ldy, bias); break;
+    case 4: SkinnyBlock<R, 4, kPrefetch>(w, cols, x, y, ldy, bias); break;
+    case 5: SkinnyBlock<R, 5, kPrefetch>(w, cols, x, y, ldy, bias); break;
+    default: SkinnyBlock<R, 6, kPrefetch>(w, cols, x, y, ldy, bias); break;
+  }
+}
+
+// Rows per block for T >= 2 (measured: 4 for bf16; f32 rows are twice the
+// bytes and 2 rows do better).
+template <class WT>
+constexpr int kSkinnyBlockRows = sizeof(WT) == 2 ? 4 : 4;
 
 // Splits T into balanced groups of at most max_group.
 inline int GroupSize(int64_t left, int max_group) {
@@ -196,17 +209,18 @@ inline int GroupSize(int64_t left, int max_group) {
 template <class WT>
 void SkinnyRows(const WT* W, int64_t cols, int64_t r0, int64_t r1, const float* x, int64_t T,
                 float* y, int64_t ldy, const float* bias) {
+  constexpr int R = kSkinnyBlockRows<WT>;
   int64_t r = r0;
   if (T >= 2) {
-    for (; r + 4 <= r1; r += 4) {
+    for (; r + R <= r1; r += R) {
       const WT* w = W + r * cols;
       const float* b = bias ? bias + r : nullptr;
       for (int64_t t = 0; t < T;) {
         const int n = GroupSize(T - t, 6);
         if (t == 0)
-          SkinnyBlock4Group<true>(n, w, cols, x, y + r, ldy, b);
+          SkinnyBlockGroup<R, true>(n, w, cols, x, y + r, ldy, b);
         else
-          SkinnyBlock4Group<false>(n, w, cols, x + t * cols, y + t * ldy + r, ldy, b);
+          SkinnyBlockGroup<R, false>(n, w, cols, x + t * cols, y + t * ldy + r, ldy, b);
         t += n;
       }
     }

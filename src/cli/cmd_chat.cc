@@ -1,0 +1,405 @@
+// rgemma chat: interactive multi-turn chat in the Gemma turn format.
+//   rgemma chat -m DIR [--tokenizer FILE] [--system TEXT] [-n 512] [sampling flags]
+//               [--load FILE] [--threads N]
+// Reads one user message per line from stdin (a TTY or a pipe), streams the
+// reply to stdout, and carries the model's State from turn to turn: the
+// history is never re-run, so a turn costs the same however long the
+// conversation is. Commands: /reset, /save FILE, /load FILE, /quit, /help.
+// Ctrl-C stops the current reply (a second one during the same reply exits);
+// Ctrl-C at the prompt, /quit or end of input exits.
+//
+// Conversation layout in the State, turn after turn:
+//   <bos><start_of_turn>user\n{msg}<end_of_turn>\n<start_of_turn>model\n{reply}
+//   <end_of_turn>\n<start_of_turn>user\n{msg}<end_of_turn>\n<start_of_turn>model\n{reply} ...
+// The reply's closing <end_of_turn> (sampled but not fed, or missing when the
+// reply hit -n or was interrupted) is fed at the start of the next user turn.
+//
+// Sampling: each turn uses a sampler seeded from (--seed, context position)
+// whose penalty history holds the last tokens of the conversation; both are
+// in the state file, so a /load-ed conversation continues exactly as the
+// uninterrupted one would, greedy or not.
+#include <poll.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <deque>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cli/commands.h"
+#include "cli/common.h"
+#include "cli/model_files.h"
+#include "cli/sampling_flags.h"
+#include "core/error.h"
+#include "generate/generator.h"
+#include "generate/text_stream.h"
+#include "model/state_io.h"
+#include "tokenizer/chat_template.h"
+
+namespace rg::cli {
+namespace {
+
+struct ChatArgs {
+  std::string model, tokenizer, system, load;
+  int64_t max_tokens = 512;
+  bool print_ids = false, quiet = false;
+  int threads = 0;
+  SamplingParams sampling;
+};
+
+// ---- Ctrl-C
+// The handler only touches lock-free atomics (async-signal-safe). SIGINT is
+// blocked in the worker threads, so it is delivered to the main thread and
+// interrupts its poll() at the prompt.
+std::atomic<bool> g_interrupt{false};
+std::atomic<bool> g_in_reply{false};
+static_assert(std::atomic<bool>::is_always_lock_free);
+
+extern "C" void OnSigint(int) {
+  if (g_in_reply.load() && g_interrupt.load()) _exit(130);  // second Ctrl-C in one reply
+  g_interrupt.store(true);
+}
+
+class SigintScope {
+ public:
+  SigintScope() {
+    struct sigaction sa {};
+    sa.sa_handler = OnSigint;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;  // poll() is interrupted anyway (never restarted)
+    sigaction(SIGINT, &sa, &old_);
+  }
+  ~SigintScope() { sigaction(SIGINT, &old_, nullptr); }
+
+ private:
+  struct sigaction old_ {};
+};
+
+// Blocks SIGINT in the calling thread while alive (threads created meanwhile
+// inherit the mask).
+class BlockSigint {
+ public:
+  BlockSigint() {
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &s, &old_);
+  }
+  ~BlockSigint() { pthread_sigmask(SIG_SETMASK, &old_, nullptr); }
+
+ private:
+  sigset_t old_;
+};
+
+// ---- stdin, line by line, interruptible by Ctrl-C
+class LineReader {
+ public:
+  enum class Result { kLine, kEof, kInterrupted };
+  static constexpr size_t kMaxLine = 64u << 20;
+
+  Result Read(std::string* line) {
+    for (;;) {
+      const size_t nl = buf_.find('\n');
+      if (nl != std::string::npos) {
+        line->assign(buf_, 0, nl);
+        buf_.erase(0, nl + 1);
+        if (!line->empty() && line->back() == '\r') line->pop_back();
+        return Result::kLine;
+      }
+      if (eof_) {
+        if (buf_.empty()) return Result::kEof;
+        *line = std::move(buf_);
+        buf_.clear();
+        if (!line->empty() && line->back() == '\r') line->pop_back();
+        return Result::kLine;
+      }
+      if (g_interrupt.load()) return Result::kInterrupted;
+      RG_CHECK(buf_.size() <= kMaxLine, "stdin: an input line is longer than ", kMaxLine, " bytes");
+      pollfd p{STDIN_FILENO, POLLIN, 0};
+      if (poll(&p, 1, -1) < 0) {
+        if (errno == EINTR) continue;
+        Fail("stdin: ", std::strerror(errno));
+      }
+      char tmp[1 << 16];
+      const ssize_t k = read(STDIN_FILENO, tmp, sizeof tmp);
+      if (k < 0) {
+        if (errno == EINTR || errno == EAGAIN) continue;
+        Fail("stdin: ", std::strerror(errno));
+      }
+      if (k == 0) eof_ = true;
+      else buf_.append(tmp, size_t(k));
+    }
+  }
+
+ private:
+  std::string buf_;
+  bool eof_ = false;
+};
+
+uint64_t TurnSeed(uint64_t seed, int64_t pos) {
+  uint64_t z = seed + 0x9e3779b97f4a7c15ull * uint64_t(pos + 1);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+class Chat {
+ public:
+  Chat(const ChatArgs& a, std::shared_ptr<const Weights> weights, ThreadPool& pool, const Tokenizer& tok)
+      : a_(a),
+        tok_(tok),
+        session_(weights, pool),
+        fingerprint_(FingerprintOf(*weights)),
+        keep_recent_(size_t(std::max(a.sampling.repeat_last_n, 256))),
+        tty_in_(isatty(STDIN_FILENO)) {}
+
+  void Load(const std::string& path) {
+    State& s = session_.state();
+    ChatExtras ex = LoadState(path, session_.config(), fingerprint_, &s);
+    extras_ = ex;
+    recent_.assign(ex.recent_tokens.begin(), ex.recent_tokens.end());
+    TrimRecent();
+    Note("loaded ", path, ": ", ex.turns, " turn(s), context ", s.pos, " tokens");
+  }
+
+  void Run() {
+    if (tty_in_)
+      std::fprintf(stderr, "chat with %s: one message per line (end a line with \\ to continue it); "
+                           "/help for commands, Ctrl-C stops a reply, /quit or Ctrl-D exits\n",
+                   session_.weights().dir.c_str());
+    LineReader in;
+    for (;;) {
+      g_interrupt.store(false);
+      std::string line;
+      if (!ReadMessage(in, &line)) break;
+      const std::string_view text = TrimChatContent(line);
+      if (text.empty()) continue;
+      if (text[0] == '/' && !(text.size() > 1 && text[1] == '/')) {
+        if (!Command(text)) break;
+        continue;
+      }
+      Turn(std::string(text[0] == '/' ? text.substr(1) : text));  // "//x" sends "/x"
+    }
+  }
+
+ private:
+  template <class... Args>
+  void Note(const Args&... args) {
+    const std::string s = StrCat(args...);
+    std::fprintf(stderr, "%s\n", s.c_str());
+  }
+
+  // A message, joining lines that end with a backslash. False at the end.
+  bool ReadMessage(LineReader& in, std::string* msg) {
+    msg->clear();
+    for (bool first = true;; first = false) {
+      if (tty_in_) std::fputs(first ? "> " : ". ", stderr), std::fflush(stderr);
+      std::string line;
+      const LineReader::Result r = in.Read(&line);
+      if (r != LineReader::Result::kLine) {
+        if (tty_in_) std::fputs("\n", stderr);
+        return r == LineReader::Result::kEof && !msg->empty() ? true : false;
+      }
+      const bool more = !line.empty() && line.back() == '\\';
+      if (more) line.pop_back();
+      msg->append(line);
+      if (!more) return true;
+      msg->push_back('\n');
+    }
+  }
+
+  // Runs a /command; false to quit.
+  bool Command(std::string_view line) {
+    const size_t sp = line.find_first_of(" \t");
+    const std::string name(line.substr(0, sp));
+    const std::string arg(sp == std::string_view::npos ? std::string_view() : TrimChatContent(line.substr(sp)));
+    auto need_arg = [&] {
+      if (arg.empty()) Note("error: ", name, " needs a file name: ", name, " FILE");
+      return !arg.empty();
+    };
+    auto no_arg = [&] {
+      if (!arg.empty()) Note("error: ", name, " takes no argument");
+      return arg.empty();
+    };
+    try {
+      if (name == "/quit" || name == "/exit") {
+        return false;
+      } else if (name == "/help" || name == "/?") {
+        Note("commands:\n"
+             "  /reset      start a new conversation\n"
+             "  /save FILE  save the conversation state (constant size; continue it later with /load)\n"
+             "  /load FILE  restore a saved conversation\n"
+             "  /quit       exit (also Ctrl-D, or Ctrl-C at the prompt)\n"
+             "  /help       this text\n"
+             "a line ending with \\ continues on the next line; start a message with // to send a\n"
+             "literal leading /; Ctrl-C stops the current reply");
+      } else if (name == "/reset") {
+        if (no_arg()) {
+          session_.Reset();
+          extras_ = ChatExtras{};
+          recent_.clear();
+          Note("conversation reset");
+        }
+      } else if (name == "/save") {
+        if (need_arg()) {
+          extras_.recent_tokens.assign(recent_.begin(), recent_.end());
+          SaveState(arg, session_.state(), session_.config(), fingerprint_, extras_);
+          Note("saved ", arg, ": ", extras_.turns, " turn(s), context ", session_.pos(), " tokens");
+        }
+      } else if (name == "/load") {
+        if (need_arg()) Load(arg);
+      } else {
+        Note("error: unknown command ", name, " (/help lists the commands)");
+      }
+    } catch (const Error& e) {
+      Note("error: ", e.what());
+    }
+    return true;
+  }
+
+  void TrimRecent() {
+    while (recent_.size() > keep_recent_) recent_.pop_front();
+  }
+
+  void Turn(const std::string& message) {
+    const Config& c = session_.config();
+    std::vector<int> ids;
+    try {
+      std::string text = message;
+      if (!extras_.started && !a_.system.empty())
+        text = StrCat(TrimChatContent(a_.system), "\n\n", TrimChatContent(message));
+      ids = UserTurnIds(tok_, text, !extras_.started, extras_.context_has_end_of_turn);
+    } catch (const Error& e) {
+      Note("error: ", e.what());
+      return;
+    }
+    const std::vector<int32_t> prompt(ids.begin(), ids.end());
+
+    SamplingParams sp = a_.sampling;
+    sp.seed = TurnSeed(a_.sampling.seed, session_.pos());
+    Sampler sampler(sp, int(c.vocab_size));
+    for (int32_t id : recent_) sampler.Accept(id);
+
+    StopConditions stop;
+    stop.max_tokens = a_.max_tokens;
+    stop.stop_ids = {tok_.end_of_turn_id()};
+    stop.feed_last = true;  // the state must hold every token of the reply
+    stop.cancel = &g_interrupt;
+
+    using Clock = std::chrono::steady_clock;
+    TextStream text(tok_, {});
+    std::vector<int32_t> reply;
+    std::optional<Clock::time_point> t_first;
+    auto on_token = [&](int32_t id) {
+      if (!t_first) t_first = Clock::now();
+      reply.push_back(id);
+      if (a_.print_ids) {
+        std::printf(reply.size() > 1 ? " %d" : "%d", id);
+      } else {
+        bool stopped = false;
+        const std::string piece = text.Push(id, &stopped);
+        std::fwrite(piece.data(), 1, piece.size(), stdout);
+      }
+      std::fflush(stdout);
+      return true;
+    };
+
+    GenerationStats st;
+    FinishReason reason;
+    const auto t0 = Clock::now();
+    g_in_reply.store(true);
+    try {
+      reason = GenerateTokens(session_, sampler, prompt, stop, on_token, &st);
+    } catch (const Error& e) {
+      g_in_reply.store(false);
+      std::printf("\n");
+      std::fflush(stdout);
+      session_.Reset();
+      extras_ = ChatExtras{};
+      recent_.clear();
+      Note("error: ", e.what(), " (the conversation was reset)");
+      return;
+    }
+    g_in_reply.store(false);
+    if (!a_.print_ids) {
+      const std::string rest = text.Finish();
+      std::fwrite(rest.data(), 1, rest.size(), stdout);
+    }
+    std::printf("\n");
+    std::fflush(stdout);
+
+    extras_.started = true;
+    extras_.context_has_end_of_turn = false;  // <end_of_turn> is never fed by the generator
+    ++extras_.turns;
+    recent_.insert(recent_.end(), prompt.begin(), prompt.end());
+    recent_.insert(recent_.end(), reply.begin(), reply.end());
+    TrimRecent();
+
+    if (a_.quiet) return;
+    const char* why = "max tokens";
+    if (reason == FinishReason::kCancelled) why = "interrupted";
+    else if (reason == FinishReason::kStopToken)
+      why = st.stop_token == tok_.end_of_turn_id() ? "end_of_turn" : "eos";
+    const double ttft = t_first ? std::chrono::duration<double>(*t_first - t0).count() : st.prefill_seconds;
+    std::fprintf(stderr,
+                 "[turn %lld] prompt %lld tok, prefill %.3f s (%.1f tok/s), first token %.3f s | reply %lld tok, "
+                 "decode %.2f tok/s | context %lld tok | %s\n",
+                 (long long)extras_.turns, (long long)st.prompt_tokens, st.prefill_seconds,
+                 st.prefill_seconds > 0 ? double(st.prompt_tokens) / st.prefill_seconds : 0.0, ttft,
+                 (long long)st.generated_tokens,
+                 st.decode_seconds > 0 ? double(st.generated_tokens) / st.decode_seconds : 0.0,
+                 (long long)session_.pos(), why);
+  }
+
+  const ChatArgs& a_;
+  const Tokenizer& tok_;
+  Session session_;
+  ModelFingerprint fingerprint_;
+  ChatExtras extras_;           // recent_tokens is filled only when saving
+  std::deque<int32_t> recent_;  // last fed tokens (sampler penalty history)
+  size_t keep_recent_;
+  bool tty_in_;
+};
+
+void RunChat(const ChatArgs& a) {
+  a.sampling.Validate();
+  std::optional<ThreadPool> pool;
+  {
+    BlockSigint block;  // the workers never take SIGINT
+    pool.emplace(ResolveThreads(a.threads));
+  }
+  auto weights = LoadModel(a.model, *pool, /*quiet=*/a.quiet);
+  const Config& c = weights->config;
+  auto tok = LoadTokenizerFor(a.model, a.tokenizer, /*required=*/true);
+  RG_CHECK(tok->vocab_size() <= c.vocab_size, "tokenizer has ", tok->vocab_size(), " pieces but the model only ",
+           c.vocab_size);
+  Chat chat(a, weights, *pool, *tok);
+  if (!a.load.empty()) chat.Load(a.load);
+  SigintScope sigint;
+  chat.Run();
+}
+
+}  // namespace
+
+void RegisterChat(CLI::App& app) {
+  auto a = std::make_shared<ChatArgs>();
+  CLI::App* cmd = app.add_subcommand("chat", "Interactive multi-turn chat (Gemma turn format), stdin to stdout");
+  cmd->add_option("--model,-m", a->model, "Model directory")->required();
+  cmd->add_option("--tokenizer", a->tokenizer, "tokenizer.model (default: the model directory's)");
+  cmd->add_option("--system", a->system, "Instructions folded into the first user turn (Gemma has no system role)");
+  cmd->add_option("--max-tokens,-n", a->max_tokens, "Most tokens per reply")
+      ->check(CLI::Range(int64_t(1), int64_t(1) << 40))->capture_default_str();
+  cmd->add_option("--load", a->load, "Start from a conversation saved with /save");
+  cmd->add_flag("--quiet,-q", a->quiet, "No model info or per-turn timings on stderr");
+  cmd->add_flag("--print-ids", a->print_ids, "Print each reply as token ids (for tests)")->group("");
+  AddSamplingFlags(cmd, &a->sampling);
+  cmd->add_option("--threads,-t", a->threads, "Threads (default: all cores)")->check(CLI::Range(0, 1024));
+  cmd->callback([a] { RunChat(*a); });
+}
+
+}  // namespace rg::cli

@@ -1,0 +1,417 @@
+#include "server/http_server.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <deque>
+#include <functional>
+#include <httplib.h>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "core/error.h"
+#include "server/job.h"
+
+namespace rg::server {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Connection threads created on demand up to a cap (httplib's default pool is
+// fixed at a few threads, and every waiting request holds one).
+class ElasticQueue : public httplib::TaskQueue {
+ public:
+  explicit ElasticQueue(int max_threads) : max_(std::max(1, max_threads)) {}
+  ~ElasticQueue() override { shutdown(); }
+
+  void enqueue(std::function<void()> fn) override {
+    std::unique_lock<std::mutex> lk(mu_);
+    jobs_.push_back(std::move(fn));
+    if (idle_ == 0 && int(threads_.size()) < max_) {
+      ++idle_;
+      threads_.emplace_back([this] { Work(); });
+    }
+    cv_.notify_one();
+  }
+
+  void shutdown() override {
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      if (stopping_) return;
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    for (auto& t : threads_)
+      if (t.joinable()) t.join();
+  }
+
+ private:
+  void Work() {
+    std::unique_lock<std::mutex> lk(mu_);
+    for (;;) {
+      cv_.wait(lk, [&] { return stopping_ || !jobs_.empty(); });
+      if (jobs_.empty()) return;  // stopping and nothing left
+      auto fn = std::move(jobs_.front());
+      jobs_.pop_front();
+      --idle_;
+      lk.unlock();
+      try {
+        fn();
+      } catch (...) {
+      }
+      lk.lock();
+      ++idle_;
+    }
+  }
+
+  const int max_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> jobs_;
+  std::vector<std::thread> threads_;
+  int idle_ = 0;
+  bool stopping_ = false;
+};
+
+int SockPort(const sockaddr_storage& a) {
+  if (a.ss_family == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in&>(a).sin_port);
+  if (a.ss_family == AF_INET6) return ntohs(reinterpret_cast<const sockaddr_in6&>(a).sin6_port);
+  return -1;
+}
+
+// The socket of the connection that carried `req` (httplib 0.11 does not
+// expose it): the one whose peer and local ports match. -1 if not found.
+int FindConnectionFd(const httplib::Request& req) {
+  DIR* d = opendir("/proc/self/fd");
+  if (!d) return -1;
+  int found = -1;
+  while (dirent* e = readdir(d)) {
+    char* end = nullptr;
+    const long fd = std::strtol(e->d_name, &end, 10);
+    if (!end || *end || fd < 0 || fd == dirfd(d)) continue;
+    sockaddr_storage peer{}, local{};
+    socklen_t pl = sizeof peer, ll = sizeof local;
+    if (getpeername(int(fd), reinterpret_cast<sockaddr*>(&peer), &pl) != 0) continue;
+    if (SockPort(peer) != req.remote_port) continue;
+    if (getsockname(int(fd), reinterpret_cast<sockaddr*>(&local), &ll) != 0) continue;
+    if (SockPort(local) != req.local_port) continue;
+    char host[NI_MAXHOST];
+    if (getnameinfo(reinterpret_cast<sockaddr*>(&peer), pl, host, sizeof host, nullptr, 0, NI_NUMERICHOST) != 0)
+      continue;
+    if (req.remote_addr != host) continue;
+    found = int(fd);
+    break;
+  }
+  closedir(d);
+  return found;
+}
+
+// True once the client has closed (or reset) its side of the connection.
+bool PeerGone(int fd) {
+  if (fd < 0) return false;
+  pollfd p{fd, POLLRDHUP, 0};
+  if (poll(&p, 1, 0) <= 0) return false;
+  return (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) != 0;
+}
+
+const char* StatusText(int status) {
+  switch (status) {
+    case 400: return "bad request";
+    case 401: return "unauthorized";
+    case 404: return "not found";
+    case 405: return "method not allowed";
+    case 413: return "request body too large";
+    case 414: return "request URI too long";
+    case 500: return "internal server error";
+    case 503: return "service unavailable";
+    default: return "error";
+  }
+}
+
+}  // namespace
+
+struct HttpServer::Impl {
+  Scheduler& sched;
+  ModelInfo model;
+  HttpOptions opt;
+  httplib::Server svr;
+  std::atomic<bool> draining{false};
+  std::atomic<int> in_flight{0};
+  std::atomic<uint64_t> http_requests{0}, http_errors{0}, client_disconnects{0};
+  Clock::time_point started = Clock::now();
+  std::mutex log_mu;
+
+  Impl(Scheduler& s, ModelInfo m, HttpOptions o) : sched(s), model(std::move(m)), opt(std::move(o)) {}
+
+  void Log(const httplib::Request& req, int status, const std::string& extra) {
+    if (!opt.log_requests) return;
+    std::lock_guard<std::mutex> lk(log_mu);
+    std::fprintf(stderr, "[serve] %s %s %d %s\n", req.method.c_str(), req.path.c_str(), status, extra.c_str());
+  }
+
+  void SendError(const httplib::Request& req, httplib::Response& res, const ApiError& e) {
+    ++http_errors;
+    res.status = e.status;
+    if (e.status == 503) res.set_header("Retry-After", "1");
+    res.set_content(Dump(ErrorJson(e)), "application/json");
+    Log(req, e.status, e.message);
+  }
+
+  bool Authorized(const httplib::Request& req, httplib::Response& res) {
+    if (opt.api_key.empty()) return true;
+    if (req.get_header_value("Authorization") == "Bearer " + opt.api_key) return true;
+    SendError(req, res, ApiError(401, "invalid or missing API key (Authorization: Bearer ...)", "", "invalid_request_error",
+                                 "invalid_api_key"));
+    return false;
+  }
+
+  json ModelJson() const {
+    return json{{"id", model.id}, {"object", "model"}, {"created", model.created}, {"owned_by", "rgemma"}};
+  }
+
+  void Health(const httplib::Request&, httplib::Response& res) {
+    const SchedulerStats s = sched.Stats();
+    const bool drain = draining.load() || s.draining;
+    json j = {{"status", drain ? "draining" : "ok"},
+              {"model", model.id},
+              {"slots_total", s.slots_total},
+              {"slots_busy", s.slots_busy},
+              {"slots_free", s.slots_total - s.slots_busy},
+              {"queued", s.queued},
+              {"max_queue", s.max_queue},
+              {"in_flight", in_flight.load()},
+              {"sequences",
+               {{"submitted", s.submitted},
+                {"rejected", s.rejected},
+                {"completed", s.completed},
+                {"cancelled", s.cancelled},
+                {"errors", s.errors}}},
+              {"tokens", {{"prompt", s.prompt_tokens}, {"generated", s.generated_tokens}}},
+              {"steps", s.steps},
+              {"busy_seconds", s.busy_seconds},
+              {"http", {{"requests", http_requests.load()}, {"errors", http_errors.load()},
+                        {"client_disconnects", client_disconnects.load()}}},
+              {"uptime_seconds", std::chrono::duration<double>(Clock::now() - started).count()},
+              {"has_tokenizer", model.tokenizer != nullptr}};
+    res.status = drain ? 503 : 200;
+    res.set_content(Dump(j), "application/json");
+  }
+
+  void Generate(const httplib::Request& req, httplib::Response& res, Endpoint ep) {
+    ++http_requests;
+    if (!Authorized(req, res)) return;
+    std::shared_ptr<Job> job;
+    try {
+      if (draining.load()) throw ApiError(503, "the server is shutting down", "", "server_error", "shutting_down");
+      const json body = ParseJsonBody(req.body, opt.limits);
+      ParsedRequest pr = ep == Endpoint::kChat ? ParseChatRequest(body, model, opt.limits)
+                                               : ParseCompletionRequest(body, model, opt.limits);
+      const SchedulerOptions& so = sched.options();
+      if (pr.sequences() > int64_t(so.parallel) + so.max_queue)
+        throw ApiError(400, StrCat("the request needs ", pr.sequences(), " sequences (prompts x n) but this server runs at most ",
+                                   so.parallel, " at once with ", so.max_queue, " waiting"), "n");
+      job = Job::Create(std::move(pr), model);
+      std::vector<std::shared_ptr<SeqHandle>> handles;
+      Scheduler::Admission a;
+      try {
+        a = sched.Submit(job->MakeSeqRequests(), &handles);
+      } catch (const rg::Error& e) {
+        throw ApiError(400, e.what());
+      }
+      if (a == Scheduler::Admission::kQueueFull)
+        throw ApiError(503, "the server is busy: the request queue is full, retry later", "", "server_error", "queue_full");
+      if (a == Scheduler::Admission::kDraining)
+        throw ApiError(503, "the server is shutting down", "", "server_error", "shutting_down");
+      job->SetHandles(std::move(handles));
+    } catch (const ApiError& e) {
+      SendError(req, res, e);
+      return;
+    } catch (const std::bad_alloc&) {
+      SendError(req, res, ApiError(500, "out of memory"));
+      return;
+    } catch (const std::exception& e) {
+      SendError(req, res, ApiError(500, e.what()));
+      return;
+    }
+
+    ++in_flight;
+    const auto t0 = Clock::now();
+    const int fd = FindConnectionFd(req);
+    if (!job->request().stream) {
+      bool gone = false;
+      while (!job->WaitFor(0.05)) {
+        if (!gone && PeerGone(fd)) {
+          gone = true;
+          ++client_disconnects;
+          job->Cancel(sched);
+        }
+      }
+      auto [status, body] = job->FinalResponse();
+      if (status != 200) ++http_errors;
+      res.status = status;
+      res.set_content(body, "application/json");
+      const auto [p, g] = job->Usage();
+      Log(req, gone ? 499 : status,
+          StrCat("prompt=", p, " generated=", g, " ", std::chrono::duration<double>(Clock::now() - t0).count(), "s",
+                 gone ? " (client gone)" : ""));
+      --in_flight;
+      return;
+    }
+
+    res.status = 200;
+    res.set_header("Cache-Control", "no-cache");
+    res.set_header("X-Accel-Buffering", "no");
+    auto gone = std::make_shared<bool>(false);
+    res.set_chunked_content_provider(
+        "text/event-stream",
+        [this, job, fd, gone](size_t, httplib::DataSink& sink) {
+          for (;;) {
+            const bool done = job->WaitFor(0.05);
+            const std::string bytes = job->TakeStreamBytes();
+            if (!bytes.empty()) {
+              if (!sink.write(bytes.data(), bytes.size())) {
+                *gone = true;
+                return false;
+              }
+              return true;
+            }
+            if (done) {
+              sink.done();
+              return true;
+            }
+            if (PeerGone(fd)) {
+              *gone = true;
+              return false;
+            }
+          }
+        },
+        [this, job, gone, t0, path = req.path, method = req.method](bool success) {
+          if (!success || *gone) {
+            ++client_disconnects;
+            job->Cancel(sched);
+          }
+          // The job may still be finishing (cancelled between steps); the
+          // slot is released by the scheduler either way.
+          const auto [p, g] = job->Usage();
+          if (opt.log_requests) {
+            std::lock_guard<std::mutex> lk(log_mu);
+            std::fprintf(stderr, "[serve] %s %s %d stream prompt=%lld generated=%lld %.3fs%s\n", method.c_str(),
+                         path.c_str(), success && !*gone ? 200 : 499, (long long)p, (long long)g,
+                         std::chrono::duration<double>(Clock::now() - t0).count(),
+                         success && !*gone ? "" : " (client gone)");
+          }
+          --in_flight;
+        });
+  }
+};
+
+HttpServer::HttpServer(Scheduler& scheduler, ModelInfo model, HttpOptions opt)
+    : impl_(std::make_unique<Impl>(scheduler, std::move(model), std::move(opt))) {
+  Impl* I = impl_.get();
+  httplib::Server& svr = I->svr;
+  const int max_conn = I->opt.max_connections;
+  svr.new_task_queue = [max_conn] { return new ElasticQueue(max_conn); };
+  svr.set_payload_max_length(I->opt.limits.max_body_bytes);
+  svr.set_read_timeout(I->opt.read_timeout_seconds, 0);
+  svr.set_write_timeout(I->opt.write_timeout_seconds, 0);
+  svr.set_keep_alive_timeout(I->opt.keep_alive_seconds);
+  svr.set_keep_alive_max_count(1000);
+  svr.set_tcp_nodelay(true);
+
+  svr.Get("/health", [I](const httplib::Request& q, httplib::Response& r) { I->Health(q, r); });
+  auto models = [I](const httplib::Request& q, httplib::Response& r) {
+    if (!I->Authorized(q, r)) return;
+    r.set_content(Dump(json{{"object", "list"}, {"data", json::array({I->ModelJson()})}}), "application/json");
+  };
+  svr.Get("/v1/models", models);
+  svr.Get("/models", models);
+  svr.Get(R"(/v1/models/(.+))", [I](const httplib::Request& q, httplib::Response& r) {
+    if (!I->Authorized(q, r)) return;
+    if (q.matches[1] != I->model.id) {
+      I->SendError(q, r, ApiError(404, "The model '" + std::string(q.matches[1]) + "' does not exist (this server has '" +
+                                           I->model.id + "')", "model", "invalid_request_error", "model_not_found"));
+      return;
+    }
+    r.set_content(Dump(I->ModelJson()), "application/json");
+  });
+  for (const char* p : {"/v1/completions", "/completions"})
+    svr.Post(p, [I](const httplib::Request& q, httplib::Response& r) { I->Generate(q, r, Endpoint::kCompletions); });
+  for (const char* p : {"/v1/chat/completions", "/chat/completions"})
+    svr.Post(p, [I](const httplib::Request& q, httplib::Response& r) { I->Generate(q, r, Endpoint::kChat); });
+  for (const char* p : {"/v1/completions", "/completions", "/v1/chat/completions", "/chat/completions"})
+    svr.Get(p, [I](const httplib::Request& q, httplib::Response& r) {
+      I->SendError(q, r, ApiError(405, "use POST for " + q.path));
+    });
+
+  svr.set_error_handler([I](const httplib::Request& q, httplib::Response& r) {
+    if (!r.body.empty()) return;
+    std::string msg = StatusText(r.status);
+    if (r.status == 404) msg = "no such endpoint: " + q.method + " " + q.path;
+    if (r.status == 413)
+      msg = StrCat("the request body is larger than this server's limit of ", I->opt.limits.max_body_bytes,
+                   " bytes (--max-body-bytes)");
+    ++I->http_errors;
+    r.set_content(Dump(ErrorJson(ApiError(r.status, msg))), "application/json");
+    I->Log(q, r.status, msg);
+  });
+  svr.set_exception_handler([I](const httplib::Request& q, httplib::Response& r, std::exception_ptr ep) {
+    std::string msg = "internal error";
+    try {
+      if (ep) std::rethrow_exception(ep);
+    } catch (const std::exception& e) {
+      msg = e.what();
+    } catch (...) {
+    }
+    r.status = 500;
+    r.set_content(Dump(ErrorJson(ApiError(500, msg))), "application/json");
+    I->Log(q, 500, msg);
+  });
+}
+
+HttpServer::~HttpServer() { Stop(); }
+
+int HttpServer::Bind() {
+  httplib::Server& svr = impl_->svr;
+  const std::string& host = impl_->opt.host;
+  int port = impl_->opt.port;
+  if (port == 0) {
+    port = svr.bind_to_any_port(host);
+    RG_CHECK(port > 0, "serve: cannot bind to ", host, " (any port)");
+  } else {
+    RG_CHECK(svr.bind_to_port(host, port), "serve: cannot bind to ", host, ":", port,
+             " (in use, or not an address of this machine)");
+  }
+  return port;
+}
+
+void HttpServer::Run() { impl_->svr.listen_after_bind(); }
+
+void HttpServer::BeginDrain() { impl_->draining = true; }
+
+bool HttpServer::WaitIdle(double timeout_seconds) {
+  const auto deadline = Clock::now() + std::chrono::duration<double>(timeout_seconds);
+  for (;;) {
+    const SchedulerStats s = impl_->sched.Stats();
+    if (impl_->in_flight.load() == 0 && s.slots_busy == 0 && s.queued == 0) return true;
+    if (timeout_seconds >= 0 && Clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+void HttpServer::Stop() {
+  if (impl_->svr.is_running()) impl_->svr.stop();
+}
+
+int HttpServer::in_flight() const { return impl_->in_flight.load(); }
+
+}  // namespace rg::server

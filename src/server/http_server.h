@@ -1,0 +1,66 @@
+// The HTTP front of `rgemma serve` (cpp-httplib): OpenAI-compatible routes on
+// top of a Scheduler.
+//   GET  /health                 status + slot/queue counters (503 while draining)
+//   GET  /v1/models              the one model served; GET /v1/models/{id}
+//   POST /v1/completions         (also /completions)
+//   POST /v1/chat/completions    (also /chat/completions)
+// Errors are OpenAI error JSON with the matching status: 400 invalid request,
+// 401 bad API key, 404 unknown route, 405 wrong method, 413 body too large,
+// 500 generation failure, 503 queue full / draining (with Retry-After).
+//
+// Every connection runs on its own thread (created on demand, up to
+// max_connections); a request holds it while it waits for its sequences. A
+// client that goes away (socket closed, or a failed write while streaming)
+// cancels its sequences, which frees their slots at the next step.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+
+#include "server/api.h"
+#include "server/scheduler.h"
+
+namespace rg::server {
+
+struct HttpOptions {
+  std::string host = "127.0.0.1";
+  int port = 8080;                // 0 = any free port (see Bind)
+  ServerLimits limits;
+  std::string api_key;            // non-empty: require "Authorization: Bearer <key>" on /v1
+  int max_connections = 512;      // connection threads
+  int read_timeout_seconds = 30;  // a client that stalls mid-request is dropped
+  int write_timeout_seconds = 10;
+  int keep_alive_seconds = 5;
+  bool log_requests = true;       // one line per request on stderr
+};
+
+class HttpServer {
+ public:
+  HttpServer(Scheduler& scheduler, ModelInfo model, HttpOptions opt);
+  ~HttpServer();
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  // Binds the listening socket; returns the port. Throws rg::Error if it cannot.
+  int Bind();
+  // Serves until Stop(); blocks. Returns once every connection has closed.
+  void Run();
+
+  // Graceful shutdown, step 1: answer new generation requests with 503 (and
+  // /health with "draining"). In-flight requests continue.
+  void BeginDrain();
+  // Step 2: wait until every accepted request has been answered completely
+  // (streams included), at most `timeout_seconds`. Returns true if all were.
+  bool WaitIdle(double timeout_seconds);
+  // Step 3: close the listening socket; Run() returns.
+  void Stop();
+
+  int in_flight() const;  // requests accepted and not yet fully answered
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace rg::server
