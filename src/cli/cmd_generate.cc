@@ -30,19 +30,27 @@ struct GenerateArgs {
   SamplingParams sampling;
 };
 
-std::vector<int32_t> PromptIds(const GenerateArgs& a, const Tokenizer* tok, const Config& c) {
+// The prompt text of -p / --prompt-file, checked before any model is loaded.
+std::string PromptText(const GenerateArgs& a) {
   const int given = int(!a.prompt.empty()) + int(!a.prompt_file.empty()) + int(!a.prompt_ids.empty());
   RG_CHECK(given == 1, "give exactly one of -p/--prompt, --prompt-file, --prompt-ids (got ", given, ")");
+  if (!a.prompt_ids.empty()) return "";
+  const std::string text =
+      a.prompt_file.empty() ? a.prompt : ReadTextFile(a.prompt_file, a.max_prompt_bytes, "prompt file");
+  RG_CHECK(text.size() <= a.max_prompt_bytes, "--prompt: ", text.size(), " bytes, more than the limit of ",
+           a.max_prompt_bytes, " (--max-prompt-bytes)");
+  size_t bad = 0;
+  RG_CHECK(IsValidUtf8(text, &bad), a.prompt_file.empty() ? "--prompt" : a.prompt_file,
+           ": invalid UTF-8 at byte ", bad);
+  return text;
+}
+
+std::vector<int32_t> PromptIds(const GenerateArgs& a, const std::string& text, const Tokenizer* tok,
+                               const Config& c) {
   std::vector<int32_t> ids;
   if (!a.prompt_ids.empty()) {
     ids = ParseIdList(a.prompt_ids, "--prompt-ids");
   } else {
-    const std::string text = a.prompt_file.empty() ? a.prompt : ReadTextFile(a.prompt_file, a.max_prompt_bytes, "prompt file");
-    RG_CHECK(text.size() <= a.max_prompt_bytes, "--prompt: ", text.size(), " bytes, more than the limit of ",
-             a.max_prompt_bytes, " (--max-prompt-bytes)");
-    size_t bad = 0;
-    RG_CHECK(IsValidUtf8(text, &bad), a.prompt_file.empty() ? "--prompt" : a.prompt_file,
-             ": invalid UTF-8 at byte ", bad);
     if (!a.no_bos) ids.push_back(c.bos_id);
     for (int id : tok->Encode(text)) ids.push_back(id);
   }
@@ -58,6 +66,8 @@ std::vector<int32_t> PromptIds(const GenerateArgs& a, const Tokenizer* tok, cons
 void RunGenerate(GenerateArgs a) {
   a.sampling.Validate();
   for (const std::string& s : a.stop) RG_CHECK(IsValidUtf8(s), "--stop: invalid UTF-8");
+  if (!a.prompt_ids.empty()) ParseIdList(a.prompt_ids, "--prompt-ids");  // syntax errors before loading
+  const std::string prompt_text = PromptText(a);
   ThreadPool pool(ResolveThreads(a.threads));
   auto weights = LoadModel(a.model, pool, /*quiet=*/true);
   const Config& c = weights->config;
@@ -66,7 +76,7 @@ void RunGenerate(GenerateArgs a) {
   RG_CHECK(!tok || tok->vocab_size() <= c.vocab_size, "tokenizer has ", tok ? tok->vocab_size() : 0,
            " pieces but the model only ", c.vocab_size);
   RG_CHECK(a.stop.empty() || tok, "--stop needs a tokenizer");
-  const std::vector<int32_t> prompt = PromptIds(a, tok.get(), c);
+  const std::vector<int32_t> prompt = PromptIds(a, prompt_text, tok.get(), c);
 
   Session session(weights, pool);
   Sampler sampler(a.sampling, int(c.vocab_size));

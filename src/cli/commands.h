@@ -11,5 +11,7 @@ void RegisterForward(CLI::App& app);
 void RegisterGenerate(CLI::App& app);
 void RegisterInit(CLI::App& app);
 void RegisterQuantize(CLI::App& app);
+void RegisterBench(CLI::App& app);
+void RegisterServe(CLI::App& app);
 
 }  // namespace rg::cli

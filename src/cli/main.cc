@@ -1,6 +1,7 @@
 // rgemma: the command line. `rgemma --help` lists the subcommands.
 #include <cstdio>
 #include <exception>
+#include <string>
 
 #include "cli/commands.h"
 #include "core/error.h"
@@ -14,6 +15,18 @@ int main(int argc, char** argv) {
   rg::cli::RegisterGenerate(app);
   rg::cli::RegisterInit(app);
   rg::cli::RegisterQuantize(app);
+  rg::cli::RegisterBench(app);
+  rg::cli::RegisterServe(app);
+  if (argc > 1 && argv[1][0] != '-') {
+    bool known = false;
+    for (const CLI::App* sub : app.get_subcommands({})) known |= sub->get_name() == argv[1];
+    if (!known) {
+      std::string names;
+      for (const CLI::App* sub : app.get_subcommands({})) names += (names.empty() ? "" : ", ") + sub->get_name();
+      std::fprintf(stderr, "rgemma: unknown command '%s' (commands: %s)\n", argv[1], names.c_str());
+      return 2;
+    }
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

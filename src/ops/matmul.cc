@@ -79,9 +79,8 @@ const KernelTable& Kernels(Isa isa) {
   return tables[int(isa)];
 }
 
-// Smallest T that uses the packed GEMM instead of the skinny kernels.
-constexpr int64_t kDefaultGemmMinT = 8;
-std::atomic<int64_t> g_gemm_min_t{kDefaultGemmMinT};
+// Test override of FormatKernels::gemm_min_t (0: none).
+std::atomic<int64_t> g_gemm_min_t{0};
 // Below this many multiply-adds per piece, splitting across threads costs
 // more than it saves.
 constexpr int64_t kMinMacsPerPiece = 1 << 16;
@@ -94,7 +93,7 @@ int64_t Grain(int64_t unit, int64_t macs_per_row) {
 }  // namespace
 
 int64_t mm::SetGemmMinTForTesting(int64_t t) {
-  return g_gemm_min_t.exchange(t <= 0 ? kDefaultGemmMinT : t);
+  return g_gemm_min_t.exchange(t <= 0 ? 0 : t);
 }
 
 void SetMatMulPrecision(MatMulPrecision p) { g_precision.store(int(p), std::memory_order_relaxed); }
@@ -116,15 +115,30 @@ void MatMul(const WeightMatrix& w, const float* x, int64_t T, float* y, const fl
       return;
   }
   if (!k) Fail("MatMul: unknown weight format ", int(w.format));
-  const bool fast = k->gemm_fast && GetMatMulPrecision() == MatMulPrecision::kFast;
-  const mm::GemmSpec* gemm = fast ? k->gemm_fast : k->gemm;
+  if (w.cols <= 0) {  // empty sums: y = bias
+    for (int64_t t = 0; t < T; ++t)
+      for (int64_t r = 0; r < w.rows; ++r) y[t * w.rows + r] = bias ? bias[r] : 0.f;
+    return;
+  }
+  const int64_t override_min_t = g_gemm_min_t.load(std::memory_order_relaxed);
+  const int64_t gemm_min_t = override_min_t > 0 ? override_min_t : k->gemm_min_t;
   const int64_t macs_per_row = w.cols * T;
-  if (gemm && T >= g_gemm_min_t.load(std::memory_order_relaxed) && w.cols > 0) {
+  const mm::GemmSpec* gemm = nullptr;
+  mm::SkinnyFn skinny = k->skinny;
+  if (GetMatMulPrecision() == MatMulPrecision::kFast && T >= 2 &&
+      (k->skinny_fast || k->gemm_fast)) {
+    if (k->gemm_fast && (T >= gemm_min_t || !k->skinny_fast))
+      gemm = k->gemm_fast;
+    else
+      skinny = k->skinny_fast;
+  } else if (k->gemm && T >= gemm_min_t) {
+    gemm = k->gemm;
+  }
+  if (gemm) {
     pool.ParallelFor(w.rows, Grain(gemm->mr, macs_per_row), [&](int64_t r0, int64_t r1, int) {
       mm::GemmRows(*gemm, w.data, w.cols, r0, r1, x, T, y, w.rows, bias);
     });
   } else {
-    const mm::SkinnyFn skinny = k->skinny;
     pool.ParallelFor(w.rows, Grain(4, macs_per_row), [&](int64_t r0, int64_t r1, int) {
       skinny(w.data, w.cols, r0, r1, x, T, y, w.rows, bias);
     });

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "core/aligned_buffer.h"
 #include "core/dtype.h"
 #include "ops/matmul_kernels.h"
 #include "ops/matmul_simd.h"
@@ -52,33 +53,14 @@ namespace {
 
 void Skinny(const void* wv, int64_t cols, int64_t r0, int64_t r1, const float* x, int64_t T,
             float* y, int64_t ldy, const float* bias) {
-  SkinnyRows(static_cast<const uint16_t*>(wv), cols, r0, r1, x, T, y, ldy, bias);
-}
-
-// Exact GEMM packer: bf16 -> f32, rows into lanes; the f32 kernel does the rest.
-void PackWExact(const void* wv, int64_t ldw, int64_t r0, int m, int64_t c0, int k, void* dstv) {
-  constexpr int kMr = 32;
-  const uint16_t* W = static_cast<const uint16_t*>(wv) + r0 * ldw + c0;
-  float* dst = static_cast<float*>(dstv);
-  for (int h = 0; h < kMr / 16; ++h) {
-    const int rows = std::clamp(m - 16 * h, 0, 16);
-    for (int c = 0; c < k; c += 16) {
-      const int kk = std::min(16, k - c);
-      const __mmask16 mask = Mask16(kk);
-      __m512 v[16];
-      for (int i = 0; i < 16; ++i)
-        v[i] = i < rows ? LoadBf16AsF32(W + (16 * h + i) * ldw + c, mask) : _mm512_setzero_ps();
-      Transpose16x16(v);
-      for (int j = 0; j < kk; ++j) _mm512_store_ps(dst + (c + j) * kMr + 16 * h, v[j]);
-    }
-  }
+  DotRows(static_cast<const uint16_t*>(wv), cols, r0, r1, x, T, y, ldy, bias);
 }
 
 }  // namespace
 }  // namespace avx512
 #pragma GCC pop_options
 
-// ---- fast mode: vdpbf16ps, 32 rows x up to 14 tokens, units = column pairs.
+// ---- fast mode (MatMulPrecision::kFast): vdpbf16ps.
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,fma")
 namespace avx512bf16 {
@@ -86,112 +68,151 @@ namespace {
 
 using avx512::Mask16;
 using avx512::Mask32;
-constexpr int kMr = 32;
-constexpr int kNr = 14;
-
-template <int N>
-void GemmTile(const uint32_t* wp, const uint32_t* xp, int units, __mmask16 m0, __mmask16 m1,
-              float* y, int64_t ldy, const float* bias, bool accumulate) {
-  __m512 a0[N], a1[N];
-  if (accumulate) {
-#pragma GCC unroll 16
-    for (int t = 0; t < N; ++t) {
-      a0[t] = _mm512_maskz_loadu_ps(m0, y + t * ldy);
-      a1[t] = _mm512_maskz_loadu_ps(m1, y + t * ldy + 16);
+// ---- c-in-lanes fast kernel: 32 columns per step, vdpbf16ps on (weight pair,
+// activation pair); activations are converted to bf16 per token block into a
+// per-thread buffer (grown once, reused).
+template <int R, int TT, bool kPrefetch>
+void FastBlock(const uint16_t* w, int64_t ldw, int64_t k, const uint16_t* x, int64_t ldx,
+               float* y, int64_t ldy, const float* bias, bool accumulate) {
+  const uint16_t* pf = w + avx512::kPrefetchBlocks * R * ldw;
+  __m512 acc[R][TT];
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 8
+    for (int t = 0; t < TT; ++t) acc[r][t] = _mm512_setzero_ps();
+  int64_t c = 0;
+  for (; c + 32 <= k; c += 32) {
+    if constexpr (kPrefetch) {
+#pragma GCC unroll 8
+      for (int r = 0; r < R; ++r)
+        _mm_prefetch(reinterpret_cast<const char*>(pf + r * ldw + c), _MM_HINT_T1);
+    }
+    __m512bh xv[TT];
+#pragma GCC unroll 8
+    for (int t = 0; t < TT; ++t) xv[t] = (__m512bh)_mm512_loadu_si512(x + t * ldx + c);
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      const __m512bh wv = (__m512bh)_mm512_loadu_si512(w + r * ldw + c);
+#pragma GCC unroll 8
+      for (int t = 0; t < TT; ++t) acc[r][t] = _mm512_dpbf16_ps(acc[r][t], wv, xv[t]);
+    }
+  }
+  if (c < k) {
+    const __mmask32 m = Mask32(k - c);
+    __m512bh xv[TT];
+#pragma GCC unroll 8
+    for (int t = 0; t < TT; ++t) xv[t] = (__m512bh)_mm512_maskz_loadu_epi16(m, x + t * ldx + c);
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      const __m512bh wv = (__m512bh)_mm512_maskz_loadu_epi16(m, w + r * ldw + c);
+#pragma GCC unroll 8
+      for (int t = 0; t < TT; ++t) acc[r][t] = _mm512_dpbf16_ps(acc[r][t], wv, xv[t]);
+    }
+  }
+  if constexpr (R == 4) {
+    const __m128 b = bias ? _mm_loadu_ps(bias) : _mm_setzero_ps();
+#pragma GCC unroll 8
+    for (int t = 0; t < TT; ++t) {
+      const __m128 init = accumulate ? _mm_loadu_ps(y + t * ldy) : b;
+      _mm_storeu_ps(y + t * ldy, _mm_add_ps(avx512::Reduce4(acc[0][t], acc[1][t], acc[2][t],
+                                                            acc[3][t]),
+                                            init));
     }
   } else {
-    const __m512 b0 = bias ? _mm512_maskz_loadu_ps(m0, bias) : _mm512_setzero_ps();
-    const __m512 b1 = bias ? _mm512_maskz_loadu_ps(m1, bias + 16) : _mm512_setzero_ps();
-#pragma GCC unroll 16
-    for (int t = 0; t < N; ++t) a0[t] = b0, a1[t] = b1;
-  }
-  for (int u = 0; u < units; ++u) {
-    const __m512bh w0 = (__m512bh)_mm512_load_si512(wp);
-    const __m512bh w1 = (__m512bh)_mm512_load_si512(wp + 16);
-#pragma GCC unroll 16
-    for (int t = 0; t < N; ++t) {
-      const __m512bh b = (__m512bh)_mm512_set1_epi32(int(xp[t]));
-      a0[t] = _mm512_dpbf16_ps(a0[t], w0, b);
-      a1[t] = _mm512_dpbf16_ps(a1[t], w1, b);
-    }
-    wp += kMr;
-    xp += kNr;
-  }
-#pragma GCC unroll 16
-  for (int t = 0; t < N; ++t) {
-    _mm512_mask_storeu_ps(y + t * ldy, m0, a0[t]);
-    _mm512_mask_storeu_ps(y + t * ldy + 16, m1, a1[t]);
+#pragma GCC unroll 8
+    for (int t = 0; t < TT; ++t)
+#pragma GCC unroll 8
+      for (int r = 0; r < R; ++r)
+        y[t * ldy + r] = _mm512_reduce_add_ps(acc[r][t]) +
+                         (accumulate ? y[t * ldy + r] : bias ? bias[r] : 0.f);
   }
 }
 
-void GemmKernel(const void* wpv, const void* xpv, int units, int m, int n, float* y, int64_t ldy,
-                const float* bias, bool accumulate) {
-  const uint32_t* wp = static_cast<const uint32_t*>(wpv);
-  const uint32_t* xp = static_cast<const uint32_t*>(xpv);
-  const __mmask16 m0 = Mask16(m), m1 = Mask16(m - 16);
+template <int R, bool kPrefetch>
+void FastBlockGroup(int n, const uint16_t* w, int64_t ldw, int64_t k, const uint16_t* x,
+                    int64_t ldx, float* y, int64_t ldy, const float* bias, bool accumulate) {
 #define RG_CASE(N) \
-  case N: GemmTile<N>(wp, xp, units, m0, m1, y, ldy, bias, accumulate); break;
+  case N: FastBlock<R, N, kPrefetch>(w, ldw, k, x, ldx, y, ldy, bias, accumulate); break;
   switch (n) {
-    RG_CASE(1) RG_CASE(2) RG_CASE(3) RG_CASE(4) RG_CASE(5) RG_CASE(6) RG_CASE(7)
-    RG_CASE(8) RG_CASE(9) RG_CASE(10) RG_CASE(11) RG_CASE(12) RG_CASE(13) RG_CASE(14)
+    RG_CASE(1) RG_CASE(2) RG_CASE(3) RG_CASE(4) RG_CASE(5)
+    default: FastBlock<R, 6, kPrefetch>(w, ldw, k, x, ldx, y, ldy, bias, accumulate); break;
   }
 #undef RG_CASE
 }
 
-// Units are bf16 pairs (W[r, c], W[r, c + 1]) as 32 bits: a 32-bit transpose.
-void PackW(const void* wv, int64_t ldw, int64_t r0, int m, int64_t c0, int k, void* dstv) {
-  const uint16_t* W = static_cast<const uint16_t*>(wv) + r0 * ldw + c0;
-  uint32_t* dst = static_cast<uint32_t*>(dstv);
-  const int units = (k + 1) / 2;
-  for (int h = 0; h < kMr / 16; ++h) {
-    const int rows = std::clamp(m - 16 * h, 0, 16);
-    for (int c = 0; c < k; c += 32) {
-      const __mmask32 mask = Mask32(k - c);
-      __m512 v[16];
-      for (int i = 0; i < 16; ++i)
-        v[i] = i < rows ? _mm512_castsi512_ps(_mm512_maskz_loadu_epi16(mask, W + (16 * h + i) * ldw + c))
-                        : _mm512_setzero_ps();
-      avx512::Transpose16x16(v);
-      const int uu = std::min(16, units - c / 2);
-      for (int j = 0; j < uu; ++j)
-        _mm512_store_si512(dst + (c / 2 + j) * kMr + 16 * h, _mm512_castps_si512(v[j]));
+// x[t, c0 .. c0 + k) for nt tokens -> bf16 rows of stride ld (round to nearest even).
+void ConvertToBf16(const float* x, int64_t ldx, int64_t nt, int64_t k, uint16_t* dst, int64_t ld) {
+  for (int64_t t = 0; t < nt; ++t) {
+    const float* src = x + t * ldx;
+    uint16_t* d = dst + t * ld;
+    for (int64_t c = 0; c < k; c += 32) {
+      const __m512 lo = _mm512_maskz_loadu_ps(Mask16(k - c), src + c);
+      const __m512 hi = _mm512_maskz_loadu_ps(Mask16(k - c - 16), src + c + 16);
+      _mm512_mask_storeu_epi16(d + c, Mask32(k - c), (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
     }
   }
 }
 
-void PackX(const float* x, int64_t ldx, int64_t t0, int n, int64_t c0, int k, void* dstv) {
-  uint32_t* dst = static_cast<uint32_t*>(dstv);
-  alignas(64) uint32_t tmp[16];
-  for (int j = 0; j < n; ++j) {
-    const float* xr = x + (t0 + j) * ldx + c0;
-    for (int c = 0; c < k; c += 32) {
-      const __m512 lo = _mm512_maskz_loadu_ps(Mask16(k - c), xr + c);
-      const __m512 hi = _mm512_maskz_loadu_ps(Mask16(k - c - 16), xr + c + 16);
-      _mm512_store_si512(tmp, (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
-      const int uu = std::min(16, (k - c + 1) / 2);
-      uint32_t* d = dst + (c / 2) * kNr + j;
-      for (int u = 0; u < uu; ++u) d[u * kNr] = tmp[u];
+thread_local AlignedBuffer tl_xbf16;
+
+void FastRows(const void* wv, int64_t cols, int64_t r0, int64_t r1, const float* x, int64_t T,
+              float* y, int64_t ldy, const float* bias) {
+  const uint16_t* W = static_cast<const uint16_t*>(wv);
+  constexpr int R = 4;
+  constexpr int64_t kBudget = avx512::kXBlockBytes;  // bytes of bf16 activations per block
+  int64_t kc = cols;
+  if (T * cols * 2 > kBudget && cols > avx512::kMaxChunk) {
+    const int64_t chunks = (cols + avx512::kMaxChunk - 1) / avx512::kMaxChunk;
+    kc = ((cols + chunks - 1) / chunks + 31) / 32 * 32;
+  }
+  const int64_t ld = (kc + 31) / 32 * 32 + 32;  // padded row stride of the bf16 block
+  int64_t tb = T;
+  if (T * ld * 2 > kBudget) tb = std::max<int64_t>(6, kBudget / (ld * 2) / 6 * 6);
+  const size_t need = size_t(std::min(tb, T) * ld) * 2;
+  if (tl_xbf16.size() < need) tl_xbf16.Resize(need);
+  uint16_t* xb = tl_xbf16.data<uint16_t>();
+  for (int64_t t0 = 0; t0 < T; t0 += tb) {
+    const int64_t nt = std::min(tb, T - t0);
+    for (int64_t c0 = 0; c0 < cols; c0 += kc) {
+      const int64_t k = std::min(kc, cols - c0);
+      const bool acc = c0 > 0;
+      ConvertToBf16(x + t0 * cols + c0, cols, nt, k, xb, ld);
+      float* yb = y + t0 * ldy;
+      int64_t r = r0;
+      for (; r + R <= r1; r += R) {
+        const uint16_t* w = W + r * cols + c0;
+        const float* b = bias ? bias + r : nullptr;
+        for (int64_t t = 0; t < nt;) {
+          const int n = avx512::GroupSize(nt - t, 6);
+          if (t == 0)
+            FastBlockGroup<R, true>(n, w, cols, k, xb, ld, yb + r, ldy, b, acc);
+          else
+            FastBlockGroup<R, false>(n, w, cols, k, xb + t * ld, ld, yb + t * ldy + r, ldy, b,
+                                     acc);
+          t += n;
+        }
+      }
+      for (; r < r1; ++r) {
+        const uint16_t* w = W + r * cols + c0;
+        const float* b = bias ? bias + r : nullptr;
+        for (int64_t t = 0; t < nt;) {
+          const int n = avx512::GroupSize(nt - t, 6);
+          FastBlockGroup<1, false>(n, w, cols, k, xb + t * ld, ld, yb + t * ldy + r, ldy, b, acc);
+          t += n;
+        }
+      }
     }
   }
 }
 
 }  // namespace
-
-const GemmSpec kGemmFast = {kMr, kNr, 2, 512, 36 * kNr, PackW, PackX, GemmKernel};
-
 }  // namespace avx512bf16
 #pragma GCC pop_options
 
 FormatKernels Bf16KernelsAvx512(bool has_avx512bf16) {
-  static const GemmSpec exact = [] {
-    GemmSpec s = *F32KernelsAvx512().gemm;
-    s.pack_w = avx512::PackWExact;
-    return s;
-  }();
   FormatKernels k;
   k.skinny = avx512::Skinny;
-  k.gemm = &exact;
-  if (has_avx512bf16) k.gemm_fast = &avx512bf16::kGemmFast;
+  if (has_avx512bf16) k.skinny_fast = avx512bf16::FastRows;
   return k;
 }
 
@@ -240,6 +261,7 @@ FormatKernels Bf16KernelsAvx2() {
   FormatKernels k;
   k.skinny = avx2::Skinny;
   k.gemm = &exact;
+  k.gemm_min_t = kAvx2GemmMinT;
   return k;
 }
 

@@ -48,100 +48,16 @@ namespace {
 
 void Skinny(const void* wv, int64_t cols, int64_t r0, int64_t r1, const float* x, int64_t T,
             float* y, int64_t ldy, const float* bias) {
-  SkinnyRows(static_cast<const float*>(wv), cols, r0, r1, x, T, y, ldy, bias);
-}
-
-// ---- GEMM: 32 rows (2 zmm) x up to 14 tokens.
-constexpr int kMr = 32;
-constexpr int kNr = 14;
-
-template <int N>
-void GemmTile(const float* wp, const float* xp, int units, __mmask16 m0, __mmask16 m1, float* y,
-              int64_t ldy, const float* bias, bool accumulate) {
-  __m512 a0[N], a1[N];
-  if (accumulate) {
-#pragma GCC unroll 16
-    for (int t = 0; t < N; ++t) {
-      a0[t] = _mm512_maskz_loadu_ps(m0, y + t * ldy);
-      a1[t] = _mm512_maskz_loadu_ps(m1, y + t * ldy + 16);
-    }
-  } else {
-    const __m512 b0 = bias ? _mm512_maskz_loadu_ps(m0, bias) : _mm512_setzero_ps();
-    const __m512 b1 = bias ? _mm512_maskz_loadu_ps(m1, bias + 16) : _mm512_setzero_ps();
-#pragma GCC unroll 16
-    for (int t = 0; t < N; ++t) a0[t] = b0, a1[t] = b1;
-  }
-  for (int u = 0; u < units; ++u) {
-    const __m512 w0 = _mm512_load_ps(wp);
-    const __m512 w1 = _mm512_load_ps(wp + 16);
-#pragma GCC unroll 16
-    for (int t = 0; t < N; ++t) {
-      const __m512 b = _mm512_set1_ps(xp[t]);
-      a0[t] = _mm512_fmadd_ps(w0, b, a0[t]);
-      a1[t] = _mm512_fmadd_ps(w1, b, a1[t]);
-    }
-    wp += kMr;
-    xp += kNr;
-  }
-#pragma GCC unroll 16
-  for (int t = 0; t < N; ++t) {
-    _mm512_mask_storeu_ps(y + t * ldy, m0, a0[t]);
-    _mm512_mask_storeu_ps(y + t * ldy + 16, m1, a1[t]);
-  }
-}
-
-void GemmKernel(const void* wpv, const void* xpv, int units, int m, int n, float* y, int64_t ldy,
-                const float* bias, bool accumulate) {
-  const float* wp = static_cast<const float*>(wpv);
-  const float* xp = static_cast<const float*>(xpv);
-  const __mmask16 m0 = Mask16(m), m1 = Mask16(m - 16);
-#define RG_CASE(N) \
-  case N: GemmTile<N>(wp, xp, units, m0, m1, y, ldy, bias, accumulate); break;
-  switch (n) {
-    RG_CASE(1) RG_CASE(2) RG_CASE(3) RG_CASE(4) RG_CASE(5) RG_CASE(6) RG_CASE(7)
-    RG_CASE(8) RG_CASE(9) RG_CASE(10) RG_CASE(11) RG_CASE(12) RG_CASE(13) RG_CASE(14)
-  }
-#undef RG_CASE
-}
-
-void PackW(const void* wv, int64_t ldw, int64_t r0, int m, int64_t c0, int k, void* dstv) {
-  const float* W = static_cast<const float*>(wv) + r0 * ldw + c0;
-  float* dst = static_cast<float*>(dstv);
-  for (int h = 0; h < kMr / 16; ++h) {
-    const int rows = std::clamp(m - 16 * h, 0, 16);
-    for (int c = 0; c < k; c += 16) {
-      const int kk = std::min(16, k - c);
-      const __mmask16 mask = Mask16(kk);
-      __m512 v[16];
-      for (int i = 0; i < 16; ++i)
-        v[i] = i < rows ? _mm512_maskz_loadu_ps(mask, W + (16 * h + i) * ldw + c)
-                        : _mm512_setzero_ps();
-      Transpose16x16(v);
-      for (int j = 0; j < kk; ++j) _mm512_store_ps(dst + (c + j) * kMr + 16 * h, v[j]);
-    }
-  }
+  DotRows(static_cast<const float*>(wv), cols, r0, r1, x, T, y, ldy, bias);
 }
 
 }  // namespace
-
-// Shared with the bf16-exact GEMM (same kernel, different packer).
-void PackXF32(const float* x, int64_t ldx, int64_t t0, int n, int64_t c0, int k, void* dstv) {
-  float* dst = static_cast<float*>(dstv);
-  for (int j = 0; j < n; ++j) {
-    const float* xr = x + (t0 + j) * ldx + c0;
-    for (int u = 0; u < k; ++u) dst[u * kNr + j] = xr[u];
-  }
-}
-
-const GemmSpec kGemmF32 = {kMr, kNr, 1, 256, 36 * kNr, PackW, PackXF32, GemmKernel};
-
 }  // namespace avx512
 #pragma GCC pop_options
 
 FormatKernels F32KernelsAvx512() {
   FormatKernels k;
   k.skinny = avx512::Skinny;
-  k.gemm = &avx512::kGemmF32;
   return k;
 }
 
@@ -260,6 +176,7 @@ FormatKernels F32KernelsAvx2() {
   FormatKernels k;
   k.skinny = avx2::Skinny;
   k.gemm = &avx2::kGemmF32;
+  k.gemm_min_t = kAvx2GemmMinT;
   return k;
 }
 

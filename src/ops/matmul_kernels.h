@@ -42,17 +42,24 @@ struct GemmSpec {
 void GemmRows(const GemmSpec& s, const void* w, int64_t cols, int64_t r0, int64_t r1,
               const float* x, int64_t T, float* y, int64_t ldy, const float* bias);
 
-// Tests: smallest T that uses the packed GEMM (so each path can be forced for
-// any T). Returns the previous value.
+// Tests / benchmarks: overrides every gemm_min_t (T from which the packed GEMM
+// is used where one exists); 0 restores the defaults. Returns the previous value.
 int64_t SetGemmMinTForTesting(int64_t t);
 
 // Kernel sets per level. Null members: not available at that level.
 struct FormatKernels {
-  SkinnyFn skinny = nullptr;
-  const GemmSpec* gemm = nullptr;       // exact: f32 products, f32 accumulation
-  const GemmSpec* gemm_fast = nullptr;  // activations rounded to bf16 (vdpbf16ps)
+  SkinnyFn skinny = nullptr;            // exact, any T
+  const GemmSpec* gemm = nullptr;       // exact, used for T >= gemm_min_t
+  int64_t gemm_min_t = 8;
+  // MatMulPrecision::kFast (activations rounded to bf16, vdpbf16ps), T >= 2.
   SkinnyFn skinny_fast = nullptr;
+  const GemmSpec* gemm_fast = nullptr;  // preferred over skinny_fast for T >= gemm_min_t
 };
+
+// AVX2: the dot-product kernels up to this T, the packed GEMM from it on
+// (measured crossover; AVX-512 has no GEMM: its dot kernels are faster at
+// every T).
+constexpr int64_t kAvx2GemmMinT = 32;
 
 FormatKernels F32KernelsScalar();
 FormatKernels F32KernelsAvx2();

@@ -1,11 +1,13 @@
-// Internal SIMD helpers shared by matmul_f32.cc and matmul_bf16.cc: masks,
-// register transposes and horizontal sums. Each group is compiled for its
+// Internal SIMD code shared by matmul_f32.cc and matmul_bf16.cc: masks,
+// conversions, horizontal sums, and the dot-product ("skinny") kernels that
+// are templates over the weight element type. Each group is compiled for its
 // target via #pragma GCC target; include this header after all standard
 // headers. Not for use outside ops/.
 #pragma once
 
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 
@@ -31,39 +33,6 @@ inline __m512 LoadBf16AsF32(const uint16_t* p) {
   return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
 }
 
-inline __m512 UnpackLoPd(__m512 a, __m512 b) {
-  return _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(a), _mm512_castps_pd(b)));
-}
-inline __m512 UnpackHiPd(__m512 a, __m512 b) {
-  return _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(a), _mm512_castps_pd(b)));
-}
-
-// In place: v[i] lane j  ->  v[j] lane i (32-bit elements).
-inline void Transpose16x16(__m512 v[16]) {
-  __m512 t[16], u[16];
-  for (int i = 0; i < 8; ++i) {
-    t[2 * i] = _mm512_unpacklo_ps(v[2 * i], v[2 * i + 1]);
-    t[2 * i + 1] = _mm512_unpackhi_ps(v[2 * i], v[2 * i + 1]);
-  }
-  // u[4g + j]: in 128-bit lane k, rows 4g..4g+3 of column 4k + j.
-  for (int g = 0; g < 4; ++g) {
-    u[4 * g + 0] = UnpackLoPd(t[4 * g], t[4 * g + 2]);
-    u[4 * g + 1] = UnpackHiPd(t[4 * g], t[4 * g + 2]);
-    u[4 * g + 2] = UnpackLoPd(t[4 * g + 1], t[4 * g + 3]);
-    u[4 * g + 3] = UnpackHiPd(t[4 * g + 1], t[4 * g + 3]);
-  }
-  for (int j = 0; j < 4; ++j) {
-    const __m512 s0 = _mm512_shuffle_f32x4(u[j], u[4 + j], 0x44);
-    const __m512 s1 = _mm512_shuffle_f32x4(u[j], u[4 + j], 0xEE);
-    const __m512 s2 = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0x44);
-    const __m512 s3 = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0xEE);
-    v[0 + j] = _mm512_shuffle_f32x4(s0, s2, 0x88);
-    v[4 + j] = _mm512_shuffle_f32x4(s0, s2, 0xDD);
-    v[8 + j] = _mm512_shuffle_f32x4(s1, s3, 0x88);
-    v[12 + j] = _mm512_shuffle_f32x4(s1, s3, 0xDD);
-  }
-}
-
 // Horizontal sums of 4 vectors -> lanes 0..3 of an xmm.
 inline __m128 Reduce4(__m512 a, __m512 b, __m512 c, __m512 d) {
   // 512 -> 256
@@ -77,91 +46,105 @@ inline __m128 Reduce4(__m512 a, __m512 b, __m512 c, __m512 d) {
   return _mm_add_ps(_mm256_castps256_ps128(abcd), _mm256_extractf128_ps(abcd, 1));
 }
 
-// ---- Skinny (decode) kernels, generic over the weight element (float / bf16).
+// ---- Dot-product kernels, generic over the weight element (float / bf16).
 //
-// T = 1: one weight row at a time, read as one sequential stream with U = 4
-// accumulators (a single stream per core reaches the full read bandwidth;
-// interleaved row streams without help do not).
-// T >= 2: blocks of R = 4 (bf16) or 2 (f32) rows x up to 6 tokens, so each
-// weight vector is reused for all tokens of the group and each activation
-// vector for R rows. The hardware prefetcher does poorly on R interleaved
-// streams, so the block reads the weights kPrefetchBytes ahead of its linear
-// progress into L2. Further token groups of the same rows find them in cache.
+// The column (input feature) index is in the vector lanes; every weight and
+// activation row is read in place (nothing is packed), and horizontal sums
+// finish each output.
+//   T = 1: one weight row at a time, read as one sequential stream with U = 4
+//     accumulators (one sequential stream per core reaches the full read
+//     bandwidth; several interleaved row streams per core do not).
+//   T >= 2: blocks of R rows x up to 6 tokens (R x 6 accumulators): each
+//     weight vector loaded serves 6 tokens and each activation vector R rows.
+//     The first token group of a block streams the weights from memory and
+//     prefetches the rows kPrefetchBlocks blocks ahead into L2 (the hardware
+//     prefetcher does poorly on R interleaved streams); the other token groups
+//     find the block in L1/L2.
+//   Large T x cols: token blocks whose activations stay in L2 (kXBlockBytes),
+//     and long rows cut into column chunks, partial sums added into y.
 inline __m512 LoadW(const float* p) { return _mm512_loadu_ps(p); }
 inline __m512 LoadW(const uint16_t* p) { return LoadBf16AsF32(p); }
 inline __m512 LoadW(const float* p, __mmask16 m) { return _mm512_maskz_loadu_ps(m, p); }
 inline __m512 LoadW(const uint16_t* p, __mmask16 m) { return LoadBf16AsF32(p, m); }
 
-constexpr int64_t kPrefetchBytes = 48 * 1024;
+constexpr int kPrefetchBlocks = 2;
+constexpr int64_t kXBlockBytes = 512 * 1024;
+constexpr int64_t kMaxChunk = 2560;  // columns
 
+// One row x TT tokens over k columns. y[t * ldy] = init + dot, init = y (if
+// accumulate) or bias.
 template <int TT, int U, class WT>
-void SkinnyRow(const WT* w, int64_t cols, const float* x, float* y, int64_t ldy, float bias) {
+void DotRow(const WT* w, int64_t k, const float* x, int64_t ldx, float* y, int64_t ldy,
+            float bias, bool accumulate) {
   __m512 acc[TT][U];
 #pragma GCC unroll 16
   for (int t = 0; t < TT; ++t)
 #pragma GCC unroll 8
     for (int u = 0; u < U; ++u) acc[t][u] = _mm512_setzero_ps();
   int64_t c = 0;
-  for (; c + 16 * U <= cols; c += 16 * U) {
+  for (; c + 16 * U <= k; c += 16 * U) {
 #pragma GCC unroll 8
     for (int u = 0; u < U; ++u) {
       const __m512 wv = LoadW(w + c + 16 * u);
 #pragma GCC unroll 16
       for (int t = 0; t < TT; ++t)
-        acc[t][u] = _mm512_fmadd_ps(wv, _mm512_loadu_ps(x + t * cols + c + 16 * u), acc[t][u]);
+        acc[t][u] = _mm512_fmadd_ps(wv, _mm512_loadu_ps(x + t * ldx + c + 16 * u), acc[t][u]);
     }
   }
-  for (; c < cols; c += 16) {
-    const __mmask16 m = Mask16(cols - c);
+  for (; c < k; c += 16) {
+    const __mmask16 m = Mask16(k - c);
     const __m512 wv = LoadW(w + c, m);
 #pragma GCC unroll 16
     for (int t = 0; t < TT; ++t)
-      acc[t][0] = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(m, x + t * cols + c), acc[t][0]);
+      acc[t][0] = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(m, x + t * ldx + c), acc[t][0]);
   }
 #pragma GCC unroll 16
   for (int t = 0; t < TT; ++t) {
 #pragma GCC unroll 8
     for (int u = 1; u < U; ++u) acc[t][0] = _mm512_add_ps(acc[t][0], acc[t][u]);
-    y[t * ldy] = _mm512_reduce_add_ps(acc[t][0]) + bias;
+    y[t * ldy] = _mm512_reduce_add_ps(acc[t][0]) + (accumulate ? y[t * ldy] : bias);
   }
 }
 
-// R rows (w, stride cols) x TT tokens.
+// R rows (w, stride ldw) x TT tokens over k columns; init as DotRow (bias
+// holds R values or is null).
 template <int R, int TT, bool kPrefetch, class WT>
-void SkinnyBlock(const WT* w, int64_t cols, const float* x, float* y, int64_t ldy,
-                 const float* bias) {
-  constexpr int64_t kStep = R * 16 * sizeof(WT);  // weight bytes per column step
-  const char* pf = reinterpret_cast<const char*>(w) + kPrefetchBytes;
+void DotBlock(const WT* w, int64_t ldw, int64_t k, const float* x, int64_t ldx, float* y,
+              int64_t ldy, const float* bias, bool accumulate) {
+  constexpr int kLineCols = 64 / sizeof(WT);
+  const WT* pf = w + kPrefetchBlocks * R * ldw;
   __m512 acc[R][TT];
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r)
 #pragma GCC unroll 8
     for (int t = 0; t < TT; ++t) acc[r][t] = _mm512_setzero_ps();
   int64_t c = 0;
-  for (; c + 16 <= cols; c += 16) {
+  for (; c + 16 <= k; c += 16) {
     if constexpr (kPrefetch) {
-#pragma GCC unroll 4
-      for (int64_t l = 0; l < kStep; l += 64) _mm_prefetch(pf + l, _MM_HINT_T1);
-      pf += kStep;
+      if (kLineCols == 16 || (c & (kLineCols - 1)) == 0) {
+#pragma GCC unroll 8
+        for (int r = 0; r < R; ++r)
+          _mm_prefetch(reinterpret_cast<const char*>(pf + r * ldw + c), _MM_HINT_T1);
+      }
     }
     __m512 xv[TT];
 #pragma GCC unroll 8
-    for (int t = 0; t < TT; ++t) xv[t] = _mm512_loadu_ps(x + t * cols + c);
+    for (int t = 0; t < TT; ++t) xv[t] = _mm512_loadu_ps(x + t * ldx + c);
 #pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
-      const __m512 wv = LoadW(w + r * cols + c);
+      const __m512 wv = LoadW(w + r * ldw + c);
 #pragma GCC unroll 8
       for (int t = 0; t < TT; ++t) acc[r][t] = _mm512_fmadd_ps(wv, xv[t], acc[r][t]);
     }
   }
-  if (c < cols) {
-    const __mmask16 m = Mask16(cols - c);
+  if (c < k) {
+    const __mmask16 m = Mask16(k - c);
     __m512 xv[TT];
 #pragma GCC unroll 8
-    for (int t = 0; t < TT; ++t) xv[t] = _mm512_maskz_loadu_ps(m, x + t * cols + c);
+    for (int t = 0; t < TT; ++t) xv[t] = _mm512_maskz_loadu_ps(m, x + t * ldx + c);
 #pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
-      const __m512 wv = LoadW(w + r * cols + c, m);
+      const __m512 wv = LoadW(w + r * ldw + c, m);
 #pragma GCC unroll 8
       for (int t = 0; t < TT; ++t) acc[r][t] = _mm512_fmadd_ps(wv, xv[t], acc[r][t]);
     }
@@ -169,81 +152,113 @@ void SkinnyBlock(const WT* w, int64_t cols, const float* x, float* y, int64_t ld
   if constexpr (R == 4) {
     const __m128 b = bias ? _mm_loadu_ps(bias) : _mm_setzero_ps();
 #pragma GCC unroll 8
-    for (int t = 0; t < TT; ++t)
+    for (int t = 0; t < TT; ++t) {
+      const __m128 init = accumulate ? _mm_loadu_ps(y + t * ldy) : b;
       _mm_storeu_ps(y + t * ldy,
-                    _mm_add_ps(Reduce4(acc[0][t], acc[1][t], acc[2][t], acc[3][t]), b));
+                    _mm_add_ps(Reduce4(acc[0][t], acc[1][t], acc[2][t], acc[3][t]), init));
+    }
   } else {
 #pragma GCC unroll 8
     for (int t = 0; t < TT; ++t)
 #pragma GCC unroll 8
       for (int r = 0; r < R; ++r)
-        y[t * ldy + r] = _mm512_reduce_add_ps(acc[r][t]) + (bias ? bias[r] : 0.f);
+        y[t * ldy + r] = _mm512_reduce_add_ps(acc[r][t]) +
+                         (accumulate ? y[t * ldy + r] : bias ? bias[r] : 0.f);
   }
 }
 
 template <int R, bool kPrefetch, class WT>
-void SkinnyBlockGroup(int n, const WT* w, int64_t cols, const float* x, float* y, int64_t ldy,
-                      const float* bias) {
+void DotBlockGroup(int n, const WT* w, int64_t ldw, int64_t k, const float* x, int64_t ldx,
+                   float* y, int64_t ldy, const float* bias, bool accumulate) {
+#define RG_CASE(N) \
+  case N: DotBlock<R, N, kPrefetch>(w, ldw, k, x, ldx, y, ldy, bias, accumulate); break;
   switch (n) {
-    case 1: SkinnyBlock<R, 1, kPrefetch>(w, cols, x, y, ldy, bias); break;
-    case 2: SkinnyBlock<R, 2, kPrefetch>(w, cols, x, y, ldy, bias); break;
-    case 3: SkinnyBlock<R, 3, kPrefetch>(w, cols, x, y, ldy, bias); break;
-    case 4: SkinnyBlock<R, 4, kPrefetch>(w, cols, x, y, ldy, bias); break;
-    case 5: SkinnyBlock<R, 5, kPrefetch>(w, cols, x, y, ldy, bias); break;
-    default: SkinnyBlock<R, 6, kPrefetch>(w, cols, x, y, ldy, bias); break;
+    RG_CASE(1) RG_CASE(2) RG_CASE(3) RG_CASE(4) RG_CASE(5)
+    default: DotBlock<R, 6, kPrefetch>(w, ldw, k, x, ldx, y, ldy, bias, accumulate); break;
+  }
+#undef RG_CASE
+}
+
+template <class WT>
+void DotRowGroup(int n, const WT* w, int64_t k, const float* x, int64_t ldx, float* y,
+                 int64_t ldy, float bias, bool accumulate) {
+  switch (n) {
+    case 1: DotRow<1, 4>(w, k, x, ldx, y, ldy, bias, accumulate); break;
+    case 2: DotRow<2, 2>(w, k, x, ldx, y, ldy, bias, accumulate); break;
+    case 3: DotRow<3, 2>(w, k, x, ldx, y, ldy, bias, accumulate); break;
+    case 4: DotRow<4, 1>(w, k, x, ldx, y, ldy, bias, accumulate); break;
+    case 5: DotRow<5, 1>(w, k, x, ldx, y, ldy, bias, accumulate); break;
+    case 6: DotRow<6, 1>(w, k, x, ldx, y, ldy, bias, accumulate); break;
+    case 7: DotRow<7, 1>(w, k, x, ldx, y, ldy, bias, accumulate); break;
+    default: DotRow<8, 1>(w, k, x, ldx, y, ldy, bias, accumulate); break;
   }
 }
 
-// Rows per block for T >= 2 (measured: 4 for bf16; f32 rows are twice the
-// bytes and 2 rows do better).
-template <class WT>
-constexpr int kSkinnyBlockRows = sizeof(WT) == 2 ? 4 : 4;
-
-// Splits T into balanced groups of at most max_group.
+// Splits n into balanced groups of at most max_group.
 inline int GroupSize(int64_t left, int max_group) {
   const int64_t groups = (left + max_group - 1) / max_group;
   return int((left + groups - 1) / groups);
 }
 
-// Rows [r0, r1), all T tokens: y[t * ldy + r].
-template <class WT>
-void SkinnyRows(const WT* W, int64_t cols, int64_t r0, int64_t r1, const float* x, int64_t T,
-                float* y, int64_t ldy, const float* bias) {
-  constexpr int R = kSkinnyBlockRows<WT>;
-  int64_t r = r0;
-  if (T >= 2) {
-    for (; r + R <= r1; r += R) {
-      const WT* w = W + r * cols;
-      const float* b = bias ? bias + r : nullptr;
-      for (int64_t t = 0; t < T;) {
-        const int n = GroupSize(T - t, 6);
-        if (t == 0)
-          SkinnyBlockGroup<R, true>(n, w, cols, x, y + r, ldy, b);
-        else
-          SkinnyBlockGroup<R, false>(n, w, cols, x + t * cols, y + t * ldy + r, ldy, b);
-        t += n;
+template <int R, class WT>
+void DotRowsBlocked(const WT* W, int64_t cols, int64_t r0, int64_t r1, const float* x, int64_t T,
+                    float* y, int64_t ldy, const float* bias) {
+  // Column chunks (only when the activations of a token group would not stay
+  // in L2 otherwise), then token blocks sized to the L2 budget.
+  int64_t kc = cols;
+  if (T * cols * int64_t(sizeof(float)) > kXBlockBytes && cols > kMaxChunk) {
+    const int64_t chunks = (cols + kMaxChunk - 1) / kMaxChunk;
+    kc = ((cols + chunks - 1) / chunks + 15) / 16 * 16;
+  }
+  int64_t tb = T;
+  if (T * kc * int64_t(sizeof(float)) > kXBlockBytes)
+    tb = std::max<int64_t>(6, kXBlockBytes / (kc * int64_t(sizeof(float))) / 6 * 6);
+  for (int64_t t0 = 0; t0 < T; t0 += tb) {
+    const int64_t nt = std::min(tb, T - t0);
+    for (int64_t c0 = 0; c0 < cols; c0 += kc) {
+      const int64_t k = std::min(kc, cols - c0);
+      const bool acc = c0 > 0;
+      const float* xb = x + t0 * cols + c0;
+      float* yb = y + t0 * ldy;
+      int64_t r = r0;
+      for (; r + R <= r1; r += R) {
+        const WT* w = W + r * cols + c0;
+        const float* b = bias ? bias + r : nullptr;
+        for (int64_t t = 0; t < nt;) {
+          const int n = GroupSize(nt - t, 6);
+          if (t == 0)
+            DotBlockGroup<R, true>(n, w, cols, k, xb, cols, yb + r, ldy, b, acc);
+          else
+            DotBlockGroup<R, false>(n, w, cols, k, xb + t * cols, cols, yb + t * ldy + r, ldy, b,
+                                    acc);
+          t += n;
+        }
+      }
+      for (; r < r1; ++r) {
+        const WT* w = W + r * cols + c0;
+        const float b = bias ? bias[r] : 0.f;
+        for (int64_t t = 0; t < nt;) {
+          const int n = GroupSize(nt - t, 8);
+          DotRowGroup(n, w, k, xb + t * cols, cols, yb + t * ldy + r, ldy, b, acc);
+          t += n;
+        }
       }
     }
   }
-  for (; r < r1; ++r) {
-    const WT* w = W + r * cols;
-    const float b = bias ? bias[r] : 0.f;
-    for (int64_t t = 0; t < T;) {
-      const int n = GroupSize(T - t, 8);
-      const float* xt = x + t * cols;
-      float* yt = y + t * ldy + r;
-      switch (n) {
-        case 1: SkinnyRow<1, 4>(w, cols, xt, yt, ldy, b); break;
-        case 2: SkinnyRow<2, 2>(w, cols, xt, yt, ldy, b); break;
-        case 3: SkinnyRow<3, 2>(w, cols, xt, yt, ldy, b); break;
-        case 4: SkinnyRow<4, 1>(w, cols, xt, yt, ldy, b); break;
-        case 5: SkinnyRow<5, 1>(w, cols, xt, yt, ldy, b); break;
-        case 6: SkinnyRow<6, 1>(w, cols, xt, yt, ldy, b); break;
-        case 7: SkinnyRow<7, 1>(w, cols, xt, yt, ldy, b); break;
-        default: SkinnyRow<8, 1>(w, cols, xt, yt, ldy, b); break;
-      }
-      t += n;
-    }
+}
+
+// Rows [r0, r1), all T tokens: y[t * ldy + r] = W[r, :] . x[t, :] + bias[r].
+template <class WT>
+void DotRows(const WT* W, int64_t cols, int64_t r0, int64_t r1, const float* x, int64_t T,
+             float* y, int64_t ldy, const float* bias) {
+  if (T == 1) {
+    for (int64_t r = r0; r < r1; ++r)
+      DotRow<1, 4>(W + r * cols, cols, x, cols, y + r, ldy, bias ? bias[r] : 0.f, false);
+  } else if (sizeof(WT) == 4 && T <= 6) {
+    // Measured: f32 rows at small T do better 2 at a time.
+    DotRowsBlocked<2>(W, cols, r0, r1, x, T, y, ldy, bias);
+  } else {
+    DotRowsBlocked<4>(W, cols, r0, r1, x, T, y, ldy, bias);
   }
 }
 

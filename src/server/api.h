@@ -17,7 +17,7 @@
 
 namespace rg::server {
 
-using json = nlohmann::json;
+using json = nlohmann::ordered_json;
 
 // An error answered to the client: HTTP status + OpenAI error JSON
 //   {"error": {"message": ..., "type": ..., "param": ..., "code": ...}}

@@ -166,6 +166,15 @@ void Scheduler::Cancel(SeqHandle& h) {
   cv_.notify_all();
 }
 
+void Scheduler::CancelAll() {
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    cancel_all_ = true;
+    wake_ = true;
+  }
+  cv_.notify_all();
+}
+
 bool Scheduler::Drain(double timeout_seconds) {
   std::unique_lock<std::mutex> lk(mu_);
   draining_ = true;
@@ -191,8 +200,10 @@ void Scheduler::Loop() {
   for (;;) {
     // Between steps: drop cancelled waiters, take new sequences into free slots.
     std::vector<std::unique_ptr<Seq>> dropped, immediate;
+    const bool stopping = stop_ || cancel_all_;
+    cancel_all_ = false;
     for (auto it = queue_.begin(); it != queue_.end();) {
-      if (stop_ || (*it)->handle->cancel_requested()) {
+      if (stopping || (*it)->handle->cancel_requested()) {
         dropped.push_back(std::move(*it));
         it = queue_.erase(it);
       } else {
@@ -208,15 +219,14 @@ void Scheduler::Loop() {
       }
       s->slot = free_slots_.back();
       free_slots_.pop_back();
+      ++busy_slots_;
       s->t_slot = Clock::now();
       s->result.queue_seconds = Seconds(s->t_submit, s->t_slot);
       active_.push_back(std::move(s));
     }
-    const bool stopping = stop_;
-    busy_slots_ = int(active_.size());
     if (active_.empty() && dropped.empty() && immediate.empty()) {
       if (queue_.empty()) idle_cv_.notify_all();
-      if (stopping) break;
+      if (stop_) break;
       cv_.wait(lk, [&] { return wake_ || stop_; });
       wake_ = false;
       continue;
@@ -248,7 +258,9 @@ void Scheduler::Loop() {
 void Scheduler::Release(Seq& s) {
   if (s.slot >= 0) {
     states_[size_t(s.slot)].Reset();
+    std::lock_guard<std::mutex> lk(mu_);
     free_slots_.push_back(s.slot);
+    --busy_slots_;
     s.slot = -1;
   }
 }

@@ -139,6 +139,9 @@ class Scheduler {
   // gets kCancelled. Safe to call at any time, repeatedly, or after it finished.
   void Cancel(SeqHandle& h);
 
+  // Cancels every queued and running sequence (e.g. a second SIGTERM).
+  void CancelAll();
+
   // Stop accepting (Submit returns kDraining) and wait until everything
   // accepted has finished, or until `timeout_seconds` (< 0: no limit).
   // Returns true if idle.
@@ -162,7 +165,7 @@ class Scheduler {
   SchedulerOptions opt_;
   int64_t vocab_;
 
-  // Owned by the worker thread.
+  // Owned by the worker thread (free_slots_: under mu_).
   std::vector<State> states_;
   std::vector<int> free_slots_;
   Scratch scratch_;
@@ -176,10 +179,11 @@ class Scheduler {
   std::condition_variable cv_;       // wakes the worker
   std::condition_variable idle_cv_;  // wakes Drain()
   std::deque<std::unique_ptr<Seq>> queue_;
-  int busy_slots_ = 0;  // under mu_ (mirror of active_.size() for Stats)
+  int busy_slots_ = 0;  // slots taken (under mu_)
   bool draining_ = false;
   bool stop_ = false;
   bool wake_ = false;
+  bool cancel_all_ = false;
   SchedulerStats stats_;  // counters, under mu_
   std::thread worker_;
 };

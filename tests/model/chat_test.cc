@@ -70,9 +70,10 @@ class ChatTest : public ::testing::Test {
                   int seed = 3) {
     static int counter = 0;
     const fs::path out = Tmp("stdout" + std::to_string(counter++));
-    const std::string cmd = std::string(RG_BINARY) + " chat -m " + Quote(Model(seed).string()) + " --tokenizer " +
-                            Quote(std::string(RG_SOURCE_DIR) + "/models/tokenizer/tokenizer.model") +
-                            " --threads 2 " + flags + " > " + Quote(out.string());
+    // { } so that RunCommand's 2>&1 captures stderr only.
+    const std::string cmd = "{ " + std::string(RG_BINARY) + " chat -m " + Quote(Model(seed).string()) +
+                            " --tokenizer " + Quote(std::string(RG_SOURCE_DIR) + "/models/tokenizer/tokenizer.model") +
+                            " --threads 2 " + flags + " > " + Quote(out.string()) + "; }";
     const CommandResult r = RunCommandWithInput(cmd, input);
     Run run{r.status, ReadFile(out), r.output};
     fs::remove(out);

@@ -1,0 +1,185 @@
+// rgemma bench -m DIR [--prompt-tokens 512] [--gen-tokens 128] [--threads N]
+//              [--batch B] [--reps R] [--json] [--weights FMT] [--precision exact|fast]
+// Load time, prefill and decode speed (median of reps), batched decode, peak
+// RSS, and how close each is to this machine's limits measured in the same
+// run: decode against a streaming read of a hugepage-backed buffer (GB/s of
+// weights per token), prefill against an FMA loop (GFLOP/s).
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+#include <random>
+
+#include "cli/commands.h"
+#include "cli/common.h"
+#include "core/error.h"
+#include "generate/session.h"
+#include "model/weight_convert.h"
+#include "ops/cpu_features.h"
+#include "ops/matmul.h"
+#include "ops/membw.h"
+
+namespace rg::cli {
+namespace {
+
+struct BenchArgs {
+  std::string model, weights, precision = "exact";
+  int64_t prompt_tokens = 512, gen_tokens = 128, batch = 1, chunk = 512;
+  int threads = 0, reps = 3;
+  bool json = false;
+};
+
+using Clock = std::chrono::steady_clock;
+double Since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : v[v.size() / 2];
+}
+
+int32_t ArgMax(const float* x, int64_t n) { return int32_t(std::max_element(x, x + n) - x); }
+
+// Multiply-adds per prompt token in the matrices (output head excluded: a
+// prompt needs logits only for its last token) and the RG-LRU gate blocks.
+double PrefillFlopsPerToken(const Weights& w) {
+  const Config& c = w.config;
+  double macs = 0;
+  for (const LayerWeights& l : w.layers) {
+    macs += double(l.mlp.gate.rows * l.mlp.gate.cols + l.mlp.up.rows * l.mlp.up.cols +
+                   l.mlp.down.rows * l.mlp.down.cols);
+    if (auto* r = std::get_if<RecurrentWeights>(&l.temporal))
+      macs += double(r->linear_x.rows * r->linear_x.cols + r->linear_y.rows * r->linear_y.cols +
+                     r->linear_out.rows * r->linear_out.cols + 2 * c.lru_width * c.lru_block_width());
+    else if (auto* a = std::get_if<AttentionWeights>(&l.temporal))
+      macs += double(a->q.rows * a->q.cols + a->k.rows * a->k.cols + a->v.rows * a->v.cols + a->o.rows * a->o.cols);
+  }
+  return 2 * macs;
+}
+
+void RunBench(const BenchArgs& a) {
+  SetMatMulPrecision(a.precision == "fast" ? MatMulPrecision::kFast : MatMulPrecision::kExact);
+  ThreadPool pool(ResolveThreads(a.threads));
+  LoadOptions opt;
+  opt.pool = &pool;
+  if (!a.weights.empty()) opt.matrix_format = ParseWeightFormat(a.weights);
+  auto t0 = Clock::now();
+  auto weights = Weights::Load(a.model, opt);
+  const double load_s = Since(t0);
+  const Config& c = weights->config;
+  const int64_t V = c.vocab_size;
+
+  std::mt19937 rng(1);
+  std::vector<int32_t> prompt(size_t(a.prompt_tokens));
+  prompt[0] = c.bos_id;
+  for (size_t i = 1; i < prompt.size(); ++i) prompt[i] = int32_t(3 + rng() % uint32_t(V - 3));
+
+  std::vector<double> prefill, decode;
+  Session session(weights, pool, std::min(a.chunk, a.prompt_tokens));
+  for (int r = 0; r < a.reps; ++r) {
+    session.Reset();
+    t0 = Clock::now();
+    const float* logits = session.Prefill(prompt);
+    prefill.push_back(double(prompt.size()) / Since(t0));
+    t0 = Clock::now();
+    for (int64_t i = 0; i < a.gen_tokens; ++i) logits = session.Step(ArgMax(logits, V));
+    decode.push_back(double(a.gen_tokens) / Since(t0));
+  }
+
+  // Batched decode: `batch` sequences, one token each per Forward, one pass over the weights.
+  double batch_tok_s = 0;
+  if (a.batch > 1) {
+    std::vector<State> states;
+    for (int64_t b = 0; b < a.batch; ++b) states.emplace_back(c);
+    Scratch scratch(c, a.batch, pool);
+    std::vector<float> logits(size_t(a.batch * V));
+    std::vector<int32_t> tokens(size_t(a.batch));
+    std::vector<SeqChunk> chunks;
+    for (int64_t b = 0; b < a.batch; ++b) {
+      tokens[b] = int32_t(3 + b);
+      chunks.push_back({&states[b], &tokens[b], 1, LogitsWanted::kLast});
+    }
+    std::vector<double> rates;
+    for (int r = 0; r < a.reps; ++r) {
+      const int64_t steps = std::max<int64_t>(4, a.gen_tokens / 4);
+      t0 = Clock::now();
+      for (int64_t s = 0; s < steps; ++s) {
+        Forward(*weights, chunks, scratch, logits.data());
+        for (int64_t b = 0; b < a.batch; ++b) tokens[b] = ArgMax(logits.data() + b * V, V);
+      }
+      rates.push_back(double(steps * a.batch) / Since(t0));
+    }
+    batch_tok_s = Median(rates);
+  }
+  const size_t peak_rss = PeakRssBytes();  // before the bandwidth probe allocates its buffer
+
+  const double bandwidth = MeasureReadBandwidthGBs(pool);
+  const double peak_gflops = MeasurePeakGflops(pool);
+  const double prefill_tok_s = Median(prefill), decode_tok_s = Median(decode);
+  const size_t bytes_per_token = weights->matrix_bytes_per_token();
+  const double decode_gb_s = double(bytes_per_token) * decode_tok_s / 1e9;
+  const double prefill_gflops = PrefillFlopsPerToken(*weights) * prefill_tok_s / 1e9;
+  const char* format = WeightFormatName(weights->layers[0].mlp.gate.format);
+
+  nlohmann::ordered_json j;
+  j["model"] = a.model;
+  j["weights_format"] = format;
+  j["precision"] = a.precision;
+  j["isa"] = IsaName(ActiveIsa());
+  j["threads"] = pool.size();
+  j["prompt_tokens"] = a.prompt_tokens;
+  j["gen_tokens"] = a.gen_tokens;
+  j["reps"] = a.reps;
+  j["load_s"] = load_s;
+  j["prefill_tok_s"] = prefill_tok_s;
+  j["decode_tok_s"] = decode_tok_s;
+  j["batch"] = a.batch;
+  j["batch_decode_tok_s"] = a.batch > 1 ? batch_tok_s : decode_tok_s;
+  j["batch_speedup"] = a.batch > 1 ? batch_tok_s / decode_tok_s : 1.0;
+  j["peak_rss_bytes"] = peak_rss;
+  j["weight_bytes_per_token"] = bytes_per_token;
+  j["state_bytes"] = session.state().bytes();
+  j["measured_bandwidth_gb_s"] = bandwidth;
+  j["decode_gb_s"] = decode_gb_s;
+  j["decode_fraction_of_bandwidth"] = decode_gb_s / bandwidth;
+  j["prefill_gflops"] = prefill_gflops;
+  j["measured_peak_gflops"] = peak_gflops;
+  j["prefill_fraction_of_peak"] = prefill_gflops / peak_gflops;
+  if (a.json) {
+    std::printf("%s\n", j.dump().c_str());
+    return;
+  }
+  std::printf("model          %s (%s weights, %s, %d threads)\n", a.model.c_str(), format, IsaName(ActiveIsa()),
+              pool.size());
+  std::printf("load           %.3f s\n", load_s);
+  std::printf("prefill        %.1f tok/s  (%lld-token prompt; %.0f GFLOP/s = %.0f%% of the measured %.0f GFLOP/s f32 FMA peak)\n",
+              prefill_tok_s, (long long)a.prompt_tokens, prefill_gflops, 100 * prefill_gflops / peak_gflops, peak_gflops);
+  std::printf("decode         %.2f tok/s  (%.2f GB of weights per token = %.1f GB/s, %.0f%% of the measured %.1f GB/s read bandwidth)\n",
+              decode_tok_s, double(bytes_per_token) / 1e9, decode_gb_s, 100 * decode_gb_s / bandwidth, bandwidth);
+  if (a.batch > 1)
+    std::printf("batched decode %.2f tok/s aggregate over %lld sequences (%.1fx single-stream)\n", batch_tok_s,
+                (long long)a.batch, batch_tok_s / decode_tok_s);
+  std::printf("peak RSS       %.2f GiB (weights %.2f GiB + state %.1f MiB per sequence)\n",
+              double(peak_rss) / (1 << 30), double(bytes_per_token) / (1 << 30), double(session.state().bytes()) / (1 << 20));
+}
+
+}  // namespace
+
+void RegisterBench(CLI::App& app) {
+  auto a = std::make_shared<BenchArgs>();
+  CLI::App* cmd = app.add_subcommand("bench", "Measure load, prefill and decode speed against this machine's limits");
+  cmd->add_option("--model,-m", a->model, "Model directory")->required();
+  cmd->add_option("--prompt-tokens,-p", a->prompt_tokens, "Prompt length")->check(CLI::Range(int64_t(1), int64_t(1) << 24))->capture_default_str();
+  cmd->add_option("--gen-tokens,-n", a->gen_tokens, "Tokens to decode")->check(CLI::Range(int64_t(1), int64_t(1) << 24))->capture_default_str();
+  cmd->add_option("--threads,-t", a->threads, "Threads (default: all cores)")->check(CLI::Range(0, 1024));
+  cmd->add_option("--batch,-b", a->batch, "Sequences decoded together in the batched run")->check(CLI::Range(int64_t(1), int64_t(4096)))->capture_default_str();
+  cmd->add_option("--reps,-r", a->reps, "Repetitions (the median is reported)")->check(CLI::Range(1, 1000))->capture_default_str();
+  cmd->add_option("--chunk", a->chunk, "Rows per prefill pass")->check(CLI::Range(int64_t(1), int64_t(1) << 16))->capture_default_str();
+  cmd->add_option("--weights", a->weights, "Convert matrices at load: bf16, q8, q4 (default: as stored)")
+      ->check(CLI::IsMember({"f32", "bf16", "q8", "int8", "q4"}));
+  cmd->add_option("--precision", a->precision, "exact: f32 activations; fast: bf16 activations in bf16 GEMMs")
+      ->check(CLI::IsMember({"exact", "fast"}));
+  cmd->add_flag("--json", a->json, "Print one JSON object");
+  cmd->callback([a] { RunBench(*a); });
+}
+
+}  // namespace rg::cli
