@@ -15,7 +15,9 @@ namespace rg {
 class AlignedBuffer {
  public:
   AlignedBuffer() = default;
-  explicit AlignedBuffer(size_t bytes) { Resize(bytes); }
+  // zero = false leaves the bytes uninitialised (the caller fills them; the
+  // pages are then first touched, and faulted in, by that fill).
+  explicit AlignedBuffer(size_t bytes, bool zero = true) { Resize(bytes, zero); }
   ~AlignedBuffer() { std::free(data_); }
   AlignedBuffer(AlignedBuffer&& o) noexcept { *this = std::move(o); }
   AlignedBuffer& operator=(AlignedBuffer&& o) noexcept {
@@ -26,8 +28,8 @@ class AlignedBuffer {
   AlignedBuffer(const AlignedBuffer&) = delete;
   AlignedBuffer& operator=(const AlignedBuffer&) = delete;
 
-  // Discards the old contents; the new bytes are zero.
-  void Resize(size_t bytes) {
+  // Discards the old contents; the new bytes are zero unless zero is false.
+  void Resize(size_t bytes, bool zero = true) {
     std::free(data_);
     data_ = nullptr;
     size_ = bytes;
@@ -37,7 +39,7 @@ class AlignedBuffer {
     data_ = std::aligned_alloc(align, rounded);
     if (!data_) throw std::bad_alloc();
     if (align > 64) madvise(data_, rounded, MADV_HUGEPAGE);
-    std::memset(data_, 0, bytes);
+    if (zero) std::memset(data_, 0, bytes);
   }
 
   template <class T = void>

@@ -583,6 +583,13 @@ void Checkpoint::AdviseHugePages() const {
   }
 }
 
+void Checkpoint::ReleasePages(const TensorView& t) {
+  const uintptr_t page = uintptr_t(::sysconf(_SC_PAGESIZE) > 0 ? ::sysconf(_SC_PAGESIZE) : 4096);
+  const uintptr_t lo = (reinterpret_cast<uintptr_t>(t.data) + page - 1) & ~(page - 1);
+  const uintptr_t hi = (reinterpret_cast<uintptr_t>(t.data) + t.nbytes) & ~(page - 1);
+  if (hi > lo) (void)::madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_DONTNEED);
+}
+
 // ---------------------------------------------------------------- writing
 
 void WriteSafetensors(const std::string& path, const std::vector<TensorToWrite>& tensors,

@@ -80,6 +80,11 @@ class Checkpoint {
   // and to read them ahead (best effort).
   void AdviseHugePages() const;
 
+  // Drops this process's mapping of the whole pages inside a tensor (after its
+  // bytes were copied elsewhere) so they no longer count in its RSS; a later
+  // access reads them again from the page cache.
+  static void ReleasePages(const TensorView& t);
+
  private:
   std::vector<std::unique_ptr<SafetensorsFile>> files_;
   std::map<std::string, const TensorView*> by_name_;

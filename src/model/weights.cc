@@ -1,6 +1,7 @@
 #include "model/weights.h"
 
 #include <cmath>
+#include <cstring>
 #include <set>
 
 #include "core/dtype.h"
@@ -73,7 +74,7 @@ class WeightsLoader {
                  ": tensor '", spec.name, "' must hold ", WeightFormatName(*packed_), " bytes U8 [", want,
                  "] for shape ", ShapeString(spec.shape), ", got ", DTypeName(tv->dtype), " ",
                  ShapeString(tv->shape));
-        *slot.matrix = WeightMatrix{*packed_, spec.shape[0], spec.shape[1], tv->data};  // zero-copy
+        *slot.matrix = WeightMatrix{*packed_, spec.shape[0], spec.shape[1], MaybeCopy(*w, *tv)};
         return;
       }
       RG_CHECK(tv->shape == spec.shape, tv->file, ": tensor '", spec.name, "' has shape ",
@@ -84,6 +85,7 @@ class WeightsLoader {
                ": tensor '", spec.name, "' has dtype ", DTypeName(tv->dtype), "; expected F32, BF16 or F16");
       if (slot.matrix) *slot.matrix = LoadMatrix(*w, *tv);
       else *slot.vec = LoadVector(*w, *tv, spec.role);
+      if (opt_.copy_to_huge_pages) Checkpoint::ReleasePages(*tv);
     });
     if (c.tied_lm_head) w->lm_head = w->embed;
 
@@ -109,6 +111,19 @@ class WeightsLoader {
   float* NewFloats(Weights& w, int64_t n) {
     w.owned_.emplace_back(size_t(n) * sizeof(float));
     return w.owned_.back().data<float>();
+  }
+
+  // The tensor's bytes in huge-page-backed memory (copied in parallel), or the
+  // mapping itself when copying is off.
+  const void* MaybeCopy(Weights& w, const TensorView& tv) {
+    if (!opt_.copy_to_huge_pages) return tv.data;
+    w.owned_.emplace_back(tv.nbytes, /*zero=*/false);
+    char* dst = w.owned_.back().data<char>();
+    const char* src = static_cast<const char*>(tv.data);
+    auto copy = [&](int64_t b, int64_t e, int) { std::memcpy(dst + b, src + b, size_t(e - b)); };
+    if (opt_.pool) opt_.pool->ParallelFor(int64_t(tv.nbytes), 1 << 20, copy);
+    else copy(0, int64_t(tv.nbytes), 0);
+    return dst;
   }
 
   const float* LoadVector(Weights& w, const TensorView& tv, TensorRole role) {
@@ -141,12 +156,12 @@ class WeightsLoader {
     const bool keep = !opt_.matrix_format.has_value();
     if (keep && tv.dtype == DType::F32) {
       m.format = WeightFormat::F32;
-      m.data = tv.data;  // zero-copy
+      m.data = MaybeCopy(w, tv);
       return m;
     }
     if (keep && tv.dtype == DType::BF16) {
       m.format = WeightFormat::BF16;
-      m.data = tv.data;  // zero-copy
+      m.data = MaybeCopy(w, tv);
       return m;
     }
     m.format = keep ? WeightFormat::F32 : *opt_.matrix_format;

@@ -125,15 +125,10 @@ void MatMul(const WeightMatrix& w, const float* x, int64_t T, float* y, const fl
   const int64_t macs_per_row = w.cols * T;
   const mm::GemmSpec* gemm = nullptr;
   mm::SkinnyFn skinny = k->skinny;
-  if (GetMatMulPrecision() == MatMulPrecision::kFast && T >= 2 &&
-      (k->skinny_fast || k->gemm_fast)) {
-    if (k->gemm_fast && (T >= gemm_min_t || !k->skinny_fast))
-      gemm = k->gemm_fast;
-    else
-      skinny = k->skinny_fast;
-  } else if (k->gemm && T >= gemm_min_t) {
+  if (GetMatMulPrecision() == MatMulPrecision::kFast && T >= 2 && k->skinny_fast)
+    skinny = k->skinny_fast;
+  else if (k->gemm && T >= gemm_min_t)
     gemm = k->gemm;
-  }
   if (gemm) {
     pool.ParallelFor(w.rows, Grain(gemm->mr, macs_per_row), [&](int64_t r0, int64_t r1, int) {
       mm::GemmRows(*gemm, w.data, w.cols, r0, r1, x, T, y, w.rows, bias);

@@ -15,18 +15,20 @@ namespace rg {
 // How BF16-weight products are computed (process-wide; default kExact).
 //   kExact: weights widened to f32, f32 products and sums (exact up to the
 //           summation order).
-//   kFast:  for prefill-sized T, activations are rounded to bf16 and the CPU's
-//           bf16 dot product (AVX512_BF16 vdpbf16ps) is used; relative error
-//           about 2^-9 * sum |W x|. Without AVX512_BF16 this is kExact.
+//   kFast:  for T >= 2, activations are rounded to bf16 (nearest even) and the
+//           CPU's bf16 dot product (AVX512_BF16 vdpbf16ps) is used: about 1.8x
+//           the exact throughput when compute bound; error <= 2^-9 * sum|W x|
+//           plus f32 rounding. T = 1 (memory bound) and CPUs without
+//           AVX512_BF16 stay exact.
 // F32 weights are always exact.
 enum class MatMulPrecision { kExact, kFast };
 void SetMatMulPrecision(MatMulPrecision p);
 MatMulPrecision GetMatMulPrecision();
 
-// Weight formats F32 and BF16 run SIMD kernels chosen at run time (see
-// ops/cpu_features.h); Q8 / Q4 go to MatMulQuantized. Pointers need no
-// alignment. No allocation in steady state (per-thread packing buffers are
-// created by the first prefill-sized call on each thread).
+// Weight formats F32 and BF16 run SIMD kernels chosen once per process (see
+// ops/cpu_features.h); Q8 / Q4 go to MatMulQuantized (ops/quant_matmul.h).
+// Pointers need no alignment. No allocation in steady state (per-thread
+// scratch buffers are created by the first call that needs them and reused).
 void MatMul(const WeightMatrix& w, const float* x, int64_t T, float* y, const float* bias,
             ThreadPool& pool);
 

@@ -1,7 +1,8 @@
 // BF16-weight kernels: scalar, AVX2 and AVX-512 (see matmul_kernels.h).
 // Exact mode widens weights to f32 (a 16-bit shift) and multiplies-adds in
-// f32; the GEMM widens while packing and then shares the f32 micro-kernel.
-// Fast mode (AVX512_BF16) rounds activations to bf16 and uses vdpbf16ps.
+// f32; the AVX2 GEMM widens while packing and then shares the f32
+// micro-kernel. Fast mode (AVX512_BF16) rounds activations to bf16 and uses
+// vdpbf16ps on (weight pair, activation pair) with f32 accumulation.
 // GCC 12 warns inside its own AVX-512 headers (_mm512_undefined_* self-init).
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
@@ -168,7 +169,8 @@ void FastRows(const void* wv, int64_t cols, int64_t r0, int64_t r1, const float*
   const int64_t ld = (kc + 31) / 32 * 32 + 32;  // padded row stride of the bf16 block
   int64_t tb = T;
   if (T * ld * 2 > kBudget) tb = std::max<int64_t>(6, kBudget / (ld * 2) / 6 * 6);
-  const size_t need = size_t(std::min(tb, T) * ld) * 2;
+  // Sized for the largest block on first use, so it does not regrow with T.
+  const size_t need = std::max<size_t>(size_t(std::min(tb, T) * ld) * 2, size_t(kBudget) + 4096);
   if (tl_xbf16.size() < need) tl_xbf16.Resize(need);
   uint16_t* xb = tl_xbf16.data<uint16_t>();
   for (int64_t t0 = 0; t0 < T; t0 += tb) {

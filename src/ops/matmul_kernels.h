@@ -1,14 +1,17 @@
 // Internal interface between the MatMul dispatcher (matmul.cc) and the SIMD
-// kernels (matmul_f32.cc, matmul_bf16.cc). Not for use outside ops/.
+// kernels (matmul_f32.cc, matmul_bf16.cc, matmul_simd.h). Not for use outside ops/.
 //
 // Every kernel computes y[t * ldy + r] for a row range [r0, r1) and all T
 // tokens; the dispatcher splits rows across the thread pool.
-//   * "Skinny" kernels (decode, small T): the column (input feature) index is
-//     in the vector lanes; each weight vector loaded is reused for a group of
-//     tokens, each weight row is streamed once per call.
-//   * GEMM (prefill): weights are packed per (row panel, K block) into a
-//     per-thread buffer with the output rows in the vector lanes, activations
-//     packed per token panel; a register-blocked micro-kernel does mr x nr.
+//   * Dot-product ("skinny") kernels: the column (input feature) index is in
+//     the vector lanes, weights and activations are read in place, R rows x
+//     up to 6 tokens of accumulators, horizontal sums at the end. On AVX-512
+//     they serve every T (token blocks / column chunks keep the activations in
+//     L2 for large T); see matmul_simd.h.
+//   * Packed GEMM (AVX2, T >= kAvx2GemmMinT): weights packed per (row panel,
+//     K block) into a per-thread buffer with the output rows in the vector
+//     lanes, activations packed per token panel, register-blocked mr x nr
+//     micro-kernel.
 #pragma once
 
 #include <cstdint>
@@ -18,8 +21,9 @@ namespace rg::mm {
 using SkinnyFn = void (*)(const void* w, int64_t cols, int64_t r0, int64_t r1, const float* x,
                           int64_t T, float* y, int64_t ldy, const float* bias);
 
-// A packed GEMM. Packed data is in 4-byte "units": one f32, or (fast bf16) one
-// pair of bf16 covering kstep = 2 consecutive columns.
+// A packed GEMM. Packed data is in 4-byte "units": one f32 (kstep 1), or a
+// pair of bf16 covering kstep = 2 consecutive columns (supported by the
+// driver; no current kernel uses it).
 struct GemmSpec {
   int mr;      // output rows per micro-tile (vector lanes)
   int nr;      // tokens per micro-tile (broadcast)
@@ -53,7 +57,6 @@ struct FormatKernels {
   int64_t gemm_min_t = 8;
   // MatMulPrecision::kFast (activations rounded to bf16, vdpbf16ps), T >= 2.
   SkinnyFn skinny_fast = nullptr;
-  const GemmSpec* gemm_fast = nullptr;  // preferred over skinny_fast for T >= gemm_min_t
 };
 
 // AVX2: the dot-product kernels up to this T, the packed GEMM from it on

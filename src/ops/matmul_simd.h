@@ -68,8 +68,8 @@ inline __m512 LoadW(const float* p, __mmask16 m) { return _mm512_maskz_loadu_ps(
 inline __m512 LoadW(const uint16_t* p, __mmask16 m) { return LoadBf16AsF32(p, m); }
 
 constexpr int kPrefetchBlocks = 2;
-constexpr int64_t kXBlockBytes = 512 * 1024;
-constexpr int64_t kMaxChunk = 2560;  // columns
+constexpr int64_t kXBlockBytes = 512 * 1024;  // activations of a token block (L2)
+constexpr int64_t kMaxChunk = 2560;           // columns, when chunking is needed
 
 // One row x TT tokens over k columns. y[t * ldy] = init + dot, init = y (if
 // accumulate) or bias.
@@ -203,8 +203,9 @@ inline int GroupSize(int64_t left, int max_group) {
 template <int R, class WT>
 void DotRowsBlocked(const WT* W, int64_t cols, int64_t r0, int64_t r1, const float* x, int64_t T,
                     float* y, int64_t ldy, const float* bias) {
-  // Column chunks (only when the activations of a token group would not stay
-  // in L2 otherwise), then token blocks sized to the L2 budget.
+  // Column chunks only when the activations of one token group would not
+  // stay in L2 otherwise, then token blocks sized to the L2 budget. (Chunks
+  // sized for L1 reuse of the weights measured no better and cost at T < 16.)
   int64_t kc = cols;
   if (T * cols * int64_t(sizeof(float)) > kXBlockBytes && cols > kMaxChunk) {
     const int64_t chunks = (cols + kMaxChunk - 1) / kMaxChunk;
@@ -248,13 +249,14 @@ void DotRowsBlocked(const WT* W, int64_t cols, int64_t r0, int64_t r1, const flo
 }
 
 // Rows [r0, r1), all T tokens: y[t * ldy + r] = W[r, :] . x[t, :] + bias[r].
+constexpr int64_t kF32PairMaxT = 6;
 template <class WT>
 void DotRows(const WT* W, int64_t cols, int64_t r0, int64_t r1, const float* x, int64_t T,
              float* y, int64_t ldy, const float* bias) {
   if (T == 1) {
     for (int64_t r = r0; r < r1; ++r)
       DotRow<1, 4>(W + r * cols, cols, x, cols, y + r, ldy, bias ? bias[r] : 0.f, false);
-  } else if (sizeof(WT) == 4 && T <= 6) {
+  } else if (sizeof(WT) == 4 && T <= kF32PairMaxT) {
     // Measured: f32 rows at small T do better 2 at a time.
     DotRowsBlocked<2>(W, cols, r0, r1, x, T, y, ldy, bias);
   } else {

@@ -25,7 +25,7 @@ uint16_t F32ToF16(float f) {
     std::memcpy(&a, &u, 4);
     // a * 2^24 is exact; nearest-even to an integer in [0, 1024] (1024 is the
     // smallest normal, 0x0400, so the carry is right).
-    return uint16_t(sign | uint16_t(std::nearbyint(a * 16777216.f)));
+    return uint16_t(sign | uint16_t(RoundHalfEven(a * 16777216.f)));
   }
   u -= 112u << 23;  // rebias exponent 127 -> 15
   u += 0xfffu + ((u >> 13) & 1u);
@@ -85,104 +85,127 @@ uint16_t F16RoundUp(float a) {
 
 constexpr float kF16Max = 65504.f;
 
+using quant_internal::RoundHalfEven;
+
 // Q8: one row's block of n (<= 32) values -> scale bits + 32 codes.
 void QuantizeBlockQ8(const float* w, int n, uint16_t* scale, int8_t* q) {
   float amax = 0.f;
-  for (int i = 0; i < n; ++i) amax = std::fmax(amax, std::fabs(w[i]));
-  std::memset(q, 0, 32);
-  if (amax == 0.f) {
-    *scale = 0;
-    return;
+  for (int i = 0; i < n; ++i) {
+    const float a = std::fabs(w[i]);
+    amax = a > amax ? a : amax;
   }
+  std::memset(q, 0, 32);
+  *scale = 0;
+  if (amax == 0.f) return;
   const float d = amax / 127.f;
   if (!(d <= kF16Max)) Fail("Q8 quantization: |weight| ", amax, " too large for a binary16 scale");
   const uint16_t h = F16RoundUp(d);
   if (h >= 0x7c00u) Fail("Q8 quantization: |weight| ", amax, " too large for a binary16 scale");
   const float d16 = F16ToF32(h);
   *scale = h;
-  for (int i = 0; i < n; ++i) q[i] = int8_t(std::nearbyint(w[i] / d16));
+  // |w / d16| <= 127 exactly (d16 >= amax / 127), so nothing clips.
+  for (int i = 0; i < n; ++i) q[i] = int8_t(RoundHalfEven(w[i] / d16));
 }
 
-// Q4 nearest level: the number of decision midpoints below v (branchless
-// binary search over the 15 midpoints of kQ4Codebook).
+// Q4 nearest level. v = w / d in level units. below[u + kBelowOff] is the
+// number of decision midpoints (between consecutive levels) that are < u for
+// integer u; the levels are >= 8 apart, so [u, u+1) holds at most one more.
 struct Q4Tables {
-  float mid[15];
+  static constexpr int kBelowOff = 256;
   float level[16];
+  float mid[16];  // mid[15] = +inf (sentinel)
+  uint8_t below[2 * kBelowOff];
   Q4Tables() {
     for (int j = 0; j < 16; ++j) level[j] = float(kQ4Codebook[j]);
     for (int j = 0; j < 15; ++j) mid[j] = 0.5f * (level[j] + level[j + 1]);
+    mid[15] = INFINITY;
+    for (int u = -kBelowOff; u < kBelowOff; ++u) {
+      int k = 0;
+      while (k < 15 && mid[k] < float(u)) ++k;
+      below[u + kBelowOff] = uint8_t(k);
+    }
   }
 };
 const Q4Tables kQ4;
 
 inline int Q4Nearest(float v) {
-  int k = 0;
-  k += (v > kQ4.mid[k + 7]) ? 8 : 0;
-  k += (v > kQ4.mid[k + 3]) ? 4 : 0;
-  k += (v > kQ4.mid[k + 1]) ? 2 : 0;
-  k += (v > kQ4.mid[k + 0]) ? 1 : 0;
-  return k;
+  v = std::min(255.f, std::max(-255.f, v));  // minss / maxss, no branches
+  const int u = int(v + 256.f);             // floor(v) + 256: v + 256 > 0 truncates down
+  const int k = kQ4.below[u];
+  return k + int(v > kQ4.mid[k]);
 }
 
-// Assigns codes for scale d (binary16 value, != 0); returns the squared error.
-inline float Q4Assign(const float* w, int n, float d, uint8_t* codes) {
+struct Q4Fit {
+  float err;       // sum of squared errors
+  float sxk, skk;  // sum w * level, sum level^2 (for the least-squares scale)
+};
+
+// Codes for scale d (a binary16 value, != 0); codes may be null.
+inline Q4Fit Q4Eval(const float* w, int n, float d, uint8_t* codes) {
   const float inv = 1.f / d;
-  float err = 0.f;
-  for (int i = 0; i < n; ++i) {
-    const int k = Q4Nearest(w[i] * inv);
-    codes[i] = uint8_t(k);
-    const float r = w[i] - d * kQ4.level[k];
-    err += r * r;
-  }
-  return err;
+  // Four independent partial sums (fixed order, so still deterministic) keep
+  // the add latency off the critical path.
+  float err[4] = {}, sxk[4] = {}, skk[4] = {};
+  for (int i0 = 0; i0 < n; i0 += 4)
+    for (int l = 0; l < 4; ++l) {
+      const int i = i0 + l;
+      if (i >= n) break;
+      const int k = Q4Nearest(w[i] * inv);
+      if (codes) codes[i] = uint8_t(k);
+      const float lv = kQ4.level[k];
+      const float r = w[i] - d * lv;
+      err[l] += r * r;
+      sxk[l] += w[i] * lv;
+      skk[l] += lv * lv;
+    }
+  return {(err[0] + err[1]) + (err[2] + err[3]), (sxk[0] + sxk[1]) + (sxk[2] + sxk[3]),
+          (skk[0] + skk[1]) + (skk[2] + skk[3])};
 }
 
 void QuantizeBlockQ4(const float* w, int n, uint16_t* scale, uint8_t* codes) {
   std::memset(codes, 0, 32);
+  *scale = 0;
   float amax = 0.f, vmax = 0.f;
   for (int i = 0; i < n; ++i)
     if (std::fabs(w[i]) > amax) {
       amax = std::fabs(w[i]);
       vmax = w[i];
     }
-  *scale = 0;
   if (amax == 0.f) return;
   if (!(amax / 100.f <= kF16Max))  // candidate scales are at most ~amax / 105.7
     Fail("Q4 quantization: |weight| ", amax, " too large for a binary16 scale");
-  float best = INFINITY;
-  uint8_t cand[32];
+  // Candidates: the largest |w| onto either end of the codebook, scaled by a
+  // few factors, each followed by one least-squares refit of the scale.
   static constexpr float kFactors[4] = {1.05f, 0.9667f, 0.8833f, 0.8f};
-  auto consider = [&](uint16_t h) {
+  float best = INFINITY;
+  uint16_t best_h = 0;
+  auto usable = [](uint16_t h) {
     const float d = F16ToF32(h);
-    if (d == 0.f || !std::isfinite(d)) return;
-    const float e = Q4Assign(w, n, d, cand);
-    if (e < best) {
-      best = e;
-      *scale = h;
-      std::memcpy(codes, cand, size_t(n));
-    }
+    return d != 0.f && std::isfinite(d);
   };
   for (int end = 0; end < 2; ++end) {
     const float level = end == 0 ? kQ4.level[0] : kQ4.level[15];
     for (float f : kFactors) {
       const uint16_t h = F32ToF16(vmax / level * f);
-      const float d = F16ToF32(h);
-      if (d == 0.f || !std::isfinite(d)) continue;
-      consider(h);
-      // One least-squares refinement of the scale for the codes just chosen.
-      Q4Assign(w, n, d, cand);
-      float sxk = 0.f, skk = 0.f;
-      for (int i = 0; i < n; ++i) {
-        sxk += w[i] * kQ4.level[cand[i]];
-        skk += kQ4.level[cand[i]] * kQ4.level[cand[i]];
+      if (!usable(h)) continue;
+      const Q4Fit fit = Q4Eval(w, n, F16ToF32(h), nullptr);
+      if (fit.err < best) {
+        best = fit.err;
+        best_h = h;
       }
-      if (skk > 0.f) consider(F32ToF16(sxk / skk));
+      if (!(fit.skk > 0.f)) continue;
+      const uint16_t h2 = F32ToF16(fit.sxk / fit.skk);
+      if (h2 == h || !usable(h2)) continue;
+      const float err2 = Q4Eval(w, n, F16ToF32(h2), nullptr).err;
+      if (err2 < best) {
+        best = err2;
+        best_h = h2;
+      }
     }
   }
-  if (best == INFINITY) {  // every scale underflowed binary16: the block is ~0
-    *scale = 0;
-    std::memset(codes, 0, 32);
-  }
+  if (best == INFINITY) return;  // every scale underflowed binary16: the block is ~0
+  *scale = best_h;
+  Q4Eval(w, n, F16ToF32(best_h), codes);
 }
 
 template <class Src>

@@ -100,6 +100,14 @@ WeightMatrix QuantizedRowSlice(const WeightMatrix& w, int64_t r0, int64_t r1);
 namespace quant_internal {
 // float -> binary16, round to nearest even (overflow -> inf, NaN -> NaN).
 uint16_t F32ToF16(float f);
+// Nearest integer, ties to even, for |v| <= 2^22 (what cvtps2dq does under
+// the default MXCSR). Adding and subtracting 1.5 * 2^23 leaves the rounded
+// value (IEEE arithmetic: the project builds without -ffast-math); unlike
+// std::nearbyint it is not a libm call.
+inline float RoundHalfEven(float v) {
+  constexpr float kMagic = 12582912.f;
+  return (v + kMagic) - kMagic;
+}
 }  // namespace quant_internal
 
 }  // namespace rg

@@ -27,7 +27,8 @@ void QuantizeActBlock(const float* x, int n, int8_t* q, float* sx, int32_t* sum)
   bool finite = true;
   for (int i = 0; i < n; ++i) {
     finite = finite && std::isfinite(x[i]);
-    amax = std::fmax(amax, std::fabs(x[i]));
+    const float a = std::fabs(x[i]);
+    amax = a > amax ? a : amax;
   }
   if (!finite) {
     *sx = NAN;
@@ -41,7 +42,7 @@ void QuantizeActBlock(const float* x, int n, int8_t* q, float* sx, int32_t* sum)
   *sx = amax / 127.f;
   int32_t s = 0;
   for (int i = 0; i < n; ++i) {
-    q[i] = int8_t(std::nearbyint(x[i] * inv));
+    q[i] = int8_t(RoundHalfEven(x[i] * inv));
     s += q[i];
   }
   *sum = s;

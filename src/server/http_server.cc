@@ -138,13 +138,23 @@ const char* StatusText(int status) {
   }
 }
 
+// httplib listens with a backlog of 5; a burst of clients would see dropped
+// SYNs (1 s retries). Linux lets listen() be called again to raise it.
+class Server : public httplib::Server {
+ public:
+  void RaiseBacklog(int n) {
+    const int fd = int(svr_sock_.load());
+    if (fd >= 0) ::listen(fd, n);
+  }
+};
+
 }  // namespace
 
 struct HttpServer::Impl {
   Scheduler& sched;
   ModelInfo model;
   HttpOptions opt;
-  httplib::Server svr;
+  Server svr;
   std::atomic<bool> draining{false};
   std::atomic<int> in_flight{0};
   std::atomic<uint64_t> http_requests{0}, http_errors{0}, client_disconnects{0};
@@ -381,7 +391,7 @@ HttpServer::HttpServer(Scheduler& scheduler, ModelInfo model, HttpOptions opt)
 HttpServer::~HttpServer() { Stop(); }
 
 int HttpServer::Bind() {
-  httplib::Server& svr = impl_->svr;
+  Server& svr = impl_->svr;
   const std::string& host = impl_->opt.host;
   int port = impl_->opt.port;
   if (port == 0) {
@@ -391,6 +401,7 @@ int HttpServer::Bind() {
     RG_CHECK(svr.bind_to_port(host, port), "serve: cannot bind to ", host, ":", port,
              " (in use, or not an address of this machine)");
   }
+  svr.RaiseBacklog(1024);
   return port;
 }
 

@@ -226,7 +226,8 @@ TEST_F(ChatTest, UnknownCommandIsAnErrorAndChatContinues) {
 
 TEST_F(ChatTest, SigintStopsTheReplyNotTheProgram) {
   // A reply that would run for ages, Ctrl-C once it has started streaming;
-  // the chat then reads the next line (another message, then /quit).
+  // the chat then reads the next line (another message, then /quit). A
+  // watchdog kills the chat after 30 s so a regression cannot hang the suite.
   const fs::path in = Tmp("sigint.in"), out = Tmp("sigint.out"), err = Tmp("sigint.err");
   std::ofstream(in) << "Tell me everything.\nAgain?\n/quit\n";
   const std::string chat = std::string(RG_BINARY) + " chat -m " + Quote(Model().string()) + " --tokenizer " +
@@ -234,7 +235,7 @@ TEST_F(ChatTest, SigintStopsTheReplyNotTheProgram) {
                            " --threads 2 --temperature 0 --print-ids -n 100000000";
   const std::string script =
       chat + " < " + Quote(in.string()) + " > " + Quote(out.string()) + " 2> " + Quote(err.string()) +
-      " & p=$!; i=0; while [ ! -s " + Quote(out.string()) + " ] && [ $i -lt 400 ]; do sleep 0.05; i=$((i+1)); done; "
+      " & p=$!; (sleep 30; kill -KILL $p) >/dev/null 2>&1 & i=0; while [ ! -s " + Quote(out.string()) + " ] && [ $i -lt 400 ]; do sleep 0.05; i=$((i+1)); done; "
       "sleep 0.2; kill -INT $p; i=0; while ! grep -q 'turn 1' " + Quote(err.string()) +
       " && [ $i -lt 400 ]; do sleep 0.05; i=$((i+1)); done; sleep 0.3; kill -INT $p; wait $p; echo rc=$?";
   const CommandResult r = RunCommand(script);
@@ -255,7 +256,7 @@ TEST_F(ChatTest, SigintAtThePromptExitsCleanly) {
   const std::string script =
       "mkfifo " + Quote(fifo.string()) + " && { (printf 'Hi!\\n'; exec sleep 30) > " + Quote(fifo.string()) +
       " 2>/dev/null & w=$!; " + chat + " < " + Quote(fifo.string()) + " > " + Quote(out.string()) + " 2> " +
-      Quote(err.string()) + " & p=$!; i=0; while ! grep -q 'turn 1' " + Quote(err.string()) +
+      Quote(err.string()) + " & p=$!; (sleep 30; kill -KILL $p) >/dev/null 2>&1 & i=0; while ! grep -q 'turn 1' " + Quote(err.string()) +
       " && [ $i -lt 400 ]; do sleep 0.05; i=$((i+1)); done; sleep 0.2; kill -INT $p; wait $p; echo rc=$?; "
       "kill $w; }";
   const CommandResult r = RunCommand(script);

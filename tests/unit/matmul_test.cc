@@ -128,7 +128,8 @@ class MatMulTest : public ::testing::TestWithParam<Param> {
   }
 
   // Runs every (T, rows, cols) case through `path` ("skinny": GEMM disabled,
-  // "gemm": GEMM for every T, "auto": default threshold) and checks it.
+  // "gemm": GEMM for every T where the level has one, "auto": default
+  // threshold) and checks it.
   void RunSweep(const char* path, MatMulPrecision precision, double rel, double abs_tol,
                 const std::vector<int64_t>& row_set, const std::vector<int64_t>& col_set,
                 const std::vector<int64_t>& t_set) {
@@ -181,17 +182,24 @@ TEST_P(MatMulTest, GemmPathMatchesScalarForEveryT) {
   RunSweep("gemm", MatMulPrecision::kExact, kExactRel, kExactAbs, kRows, kCols, kTokens);
 }
 
-// Shapes that cross the GEMM's K block (256 / 512 columns), token block
-// (~500 tokens) and row panel (16 / 32 rows) boundaries.
-TEST_P(MatMulTest, GemmBlockBoundaries) {
-  RunSweep("gemm", MatMulPrecision::kExact, kExactRel, kExactAbs, {31, 32, 64, 97}, {255, 513, 1030},
-           {13, 14, 15, 505, 523});
+// Shapes that cross the blocking boundaries: the AVX2 GEMM's K block (256
+// columns), token block (~288 tokens) and row panel (16 rows); the dot
+// kernels' row blocks (2 / 4 rows), token groups (6), L2 token blocks
+// (T * cols * 4 > 512 KiB) and column chunks (cols > 2560 with large T).
+TEST_P(MatMulTest, BlockingBoundaries) {
+  for (const char* path : {"auto", "gemm"}) {
+    RunSweep(path, MatMulPrecision::kExact, kExactRel, kExactAbs, {31, 32, 97}, {255, 1030},
+             {13, 14, 15, 290, 505});
+    RunSweep(path, MatMulPrecision::kExact, kExactRel, kExactAbs, {5, 33}, {5200, 5201}, {7, 60});
+  }
 }
 
 TEST_P(MatMulTest, FastPrecisionWithinBf16Tolerance) {
   if (format_ != WeightFormat::BF16) GTEST_SKIP() << "kFast only changes BF16 weights";
-  RunSweep("gemm", MatMulPrecision::kFast, kFastRel, kFastAbs, kRows, kCols, kTokens);
-  RunSweep("auto", MatMulPrecision::kFast, kFastRel, kFastAbs, {33, 130}, {65, 2560}, {1, 100});
+  RunSweep("auto", MatMulPrecision::kFast, kFastRel, kFastAbs, kRows, kCols, kTokens);
+  // Column chunks and token blocks of the fast kernel (T * cols * 2 > 512 KiB).
+  RunSweep("auto", MatMulPrecision::kFast, kFastRel, kFastAbs, {6, 33}, {5200, 5201}, {2, 60});
+  RunSweep("auto", MatMulPrecision::kFast, kFastRel, kFastAbs, {9}, {1030}, {300});
 }
 
 // Weights at an odd address (2 bytes past alignment, as in an mmapped file),
@@ -256,7 +264,7 @@ std::string ParamName(const ::testing::TestParamInfo<Param>& info) {
   return StrCat(WeightFormatName(std::get<0>(info.param)), "_", IsaName(std::get<1>(info.param)));
 }
 
-INSTANTIATE_TEST_SUITE_P(All, MatMulTest,
+INSTANTIATE_TEST_SUITE_P(MatMul, MatMulTest,
                          ::testing::Combine(::testing::Values(WeightFormat::F32, WeightFormat::BF16),
                                             ::testing::Values(Isa::kScalar, Isa::kAvx2,
                                                               Isa::kAvx512)),

@@ -200,7 +200,9 @@ TEST(StateIoTest, EveryTruncationIsAnError) {
     SCOPED_TRACE(n);
     const std::string msg = ParseError(std::string_view(bytes).substr(0, n));
     ExpectOneLineError(msg, "truncated state file: ends at byte " + std::to_string(n));
-    if (n >= 64) EXPECT_NE(msg.find(" of " + std::to_string(bytes.size())), std::string::npos) << msg;
+    if (n >= 64) {
+      EXPECT_NE(msg.find(" of " + std::to_string(bytes.size())), std::string::npos) << msg;
+    }
   }
   ExpectOneLineError(ParseError(bytes + "xyz"), "3 unexpected bytes after its end");
 }
