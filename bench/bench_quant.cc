@@ -204,29 +204,54 @@ int main(int argc, char** argv) {
   }
 
   if (all || what == "quant") {
-    std::printf("\n-- quantization of a 2560 x 7680 f32 matrix, N(0, 0.02^2)\n");
+    std::printf("\n-- quantization of a 2560 x 7680 f32 matrix (speed on N(0, 0.02^2); errors per distribution)\n");
     const int64_t rows = 2560, cols = 7680;
-    const auto w = Gaussian(size_t(rows * cols), 9, 0.02f);
-    for (WeightFormat f : {WeightFormat::Q8, WeightFormat::Q4}) {
-      AlignedBuffer q(QuantizedBytes(f, rows, cols));
-      const double t0 = Now();
-      QuantizeMatrix(f, w.data(), rows, cols, q.data(), pool);
-      const double dt = Now() - t0;
-      const WeightMatrix m{f, rows, cols, q.data()};
-      std::vector<float> row(cols);
-      double se = 0, ss = 0, emax = 0;
-      for (int64_t r = 0; r < rows; ++r) {
-        DequantizeRow(m, r, row.data());
-        for (int64_t c = 0; c < cols; ++c) {
-          const double e = double(row[c]) - w[r * cols + c];
-          se += e * e;
-          ss += double(w[r * cols + c]) * w[r * cols + c];
-          emax = std::max(emax, std::fabs(e));
+    for (int dist = 0; dist < 3; ++dist) {
+      std::vector<float> w = Gaussian(size_t(rows * cols), 9, 0.02f);
+      const char* dname = "gaussian";
+      if (dist > 0) {
+        std::mt19937 rng(10 + dist);
+        std::student_t_distribution<float> st(4.f);
+        std::exponential_distribution<float> ex(1.f);
+        for (auto& v : w) v = 0.02f * (dist == 1 ? st(rng) : ((rng() & 1) ? ex(rng) : -ex(rng)));
+        dname = dist == 1 ? "student-t(4)" : "laplace";
+      }
+      // q4_0-style reference at the same 4.5 bits: d = max / -8, levels -8..7.
+      double se0 = 0, ss0 = 0;
+      for (size_t b = 0; b < w.size(); b += 32) {
+        float vmax = 0;
+        for (size_t i = b; i < b + 32; ++i)
+          if (std::fabs(w[i]) > std::fabs(vmax)) vmax = w[i];
+        const float d = vmax / -8.f;
+        for (size_t i = b; i < b + 32; ++i) {
+          const float q = d == 0 ? 0 : std::min(7.f, std::max(-8.f, std::nearbyint(w[i] / d)));
+          se0 += double(w[i] - q * d) * (w[i] - q * d);
+          ss0 += double(w[i]) * w[i];
         }
       }
-      std::printf("%s: %.1f ms (%.0f Mweights/s), %.3f bits/weight, relative RMS error %.5f, max |error| %.5f (sigma 0.02)\n",
-                  WeightFormatName(f), dt * 1e3, rows * cols / dt / 1e6, 8.0 * q.size() / (rows * cols),
-                  std::sqrt(se / ss), emax);
+      for (WeightFormat f : {WeightFormat::Q8, WeightFormat::Q4}) {
+        AlignedBuffer q(QuantizedBytes(f, rows, cols));
+        const double t0 = Now();
+        QuantizeMatrix(f, w.data(), rows, cols, q.data(), pool);
+        const double dt = Now() - t0;
+        const WeightMatrix m{f, rows, cols, q.data()};
+        std::vector<float> row(cols);
+        double se = 0, ss = 0, emax = 0;
+        for (int64_t r = 0; r < rows; ++r) {
+          DequantizeRow(m, r, row.data());
+          for (int64_t c = 0; c < cols; ++c) {
+            const double e = double(row[c]) - w[r * cols + c];
+            se += e * e;
+            ss += double(w[r * cols + c]) * w[r * cols + c];
+            emax = std::max(emax, std::fabs(e));
+          }
+        }
+        std::printf("%-12s %s: %7.1f ms (%4.0f Mweights/s), %.3f bits/weight, relative RMS error %.5f, max |error| %.5f",
+                    dname, WeightFormatName(f), dt * 1e3, rows * cols / dt / 1e6,
+                    8.0 * q.size() / (rows * cols), std::sqrt(se / ss), emax);
+        if (f == WeightFormat::Q4) std::printf("  (q4_0 reference %.5f)", std::sqrt(se0 / ss0));
+        std::printf("\n");
+      }
     }
   }
   return 0;

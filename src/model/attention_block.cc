@@ -10,6 +10,7 @@
 #include "model/blocks.h"
 #include "ops/elementwise.h"
 #include "ops/matmul.h"
+#include "ops/vector_ops.h"
 
 namespace rg {
 namespace {
@@ -31,17 +32,13 @@ void AttendSequence(const Config& c, const RowSpan& sp, const float* q, Attentio
       const int64_t n_keys = pos - first + 1;
       for (int64_t kk = 0; kk < n_keys; ++kk) {
         const float* kv = key_row(first + kk, s.k_rows.data(), st.k);
-        float dot = 0.f;
-        for (int64_t d = 0; d < h; ++d) dot += qv[d] * kv[d];
-        probs[kk] = dot * scale;
+        probs[kk] = Dot(qv, kv, h) * scale;
       }
       Softmax(probs, n_keys);
       float* o = out + t * Dq + head * h;
       for (int64_t d = 0; d < h; ++d) o[d] = 0.f;
       for (int64_t kk = 0; kk < n_keys; ++kk) {
-        const float* vv = key_row(first + kk, s.v_rows.data(), st.v);
-        const float p = probs[kk];
-        for (int64_t d = 0; d < h; ++d) o[d] += p * vv[d];
+        Axpy(probs[kk], key_row(first + kk, s.v_rows.data(), st.v), o, h);
       }
     }
   });

@@ -37,7 +37,9 @@ class ElasticQueue : public httplib::TaskQueue {
   void enqueue(std::function<void()> fn) override {
     std::unique_lock<std::mutex> lk(mu_);
     jobs_.push_back(std::move(fn));
-    if (idle_ == 0 && int(threads_.size()) < max_) {
+    // Every waiting connection gets a thread (up to the cap): a request
+    // holds its thread for as long as it generates.
+    if (int(jobs_.size()) > idle_ && int(threads_.size()) < max_) {
       ++idle_;
       threads_.emplace_back([this] { Work(); });
     }
@@ -217,13 +219,36 @@ struct HttpServer::Impl {
     res.set_content(Dump(j), "application/json");
   }
 
-  void Generate(const httplib::Request& req, httplib::Response& res, Endpoint ep) {
+  // Reads the body ourselves: httplib bounds Content-Length bodies
+  // (set_payload_max_length) but not chunked ones.
+  void Post(const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader, Endpoint ep) {
     ++http_requests;
+    std::string body;
+    bool too_big = false;
+    const size_t max = opt.limits.max_body_bytes;
+    reader([&](const char* data, size_t n) {
+      if (body.size() + n > max) {
+        too_big = true;
+        return false;
+      }
+      body.append(data, n);
+      return true;
+    });
+    if (too_big) {
+      res.set_header("Connection", "close");
+      SendError(req, res, ApiError(413, StrCat("the request body is larger than this server's limit of ", max,
+                                               " bytes (--max-body-bytes)")));
+      return;
+    }
+    Generate(req, res, body, ep);
+  }
+
+  void Generate(const httplib::Request& req, httplib::Response& res, const std::string& req_body, Endpoint ep) {
     if (!Authorized(req, res)) return;
     std::shared_ptr<Job> job;
     try {
       if (draining.load()) throw ApiError(503, "the server is shutting down", "", "server_error", "shutting_down");
-      const json body = ParseJsonBody(req.body, opt.limits);
+      const json body = ParseJsonBody(req_body, opt.limits);
       ParsedRequest pr = ep == Endpoint::kChat ? ParseChatRequest(body, model, opt.limits)
                                                : ParseCompletionRequest(body, model, opt.limits);
       const SchedulerOptions& so = sched.options();
@@ -355,9 +380,13 @@ HttpServer::HttpServer(Scheduler& scheduler, ModelInfo model, HttpOptions opt)
     r.set_content(Dump(I->ModelJson()), "application/json");
   });
   for (const char* p : {"/v1/completions", "/completions"})
-    svr.Post(p, [I](const httplib::Request& q, httplib::Response& r) { I->Generate(q, r, Endpoint::kCompletions); });
+    svr.Post(p, [I](const httplib::Request& q, httplib::Response& r, const httplib::ContentReader& c) {
+      I->Post(q, r, c, Endpoint::kCompletions);
+    });
   for (const char* p : {"/v1/chat/completions", "/chat/completions"})
-    svr.Post(p, [I](const httplib::Request& q, httplib::Response& r) { I->Generate(q, r, Endpoint::kChat); });
+    svr.Post(p, [I](const httplib::Request& q, httplib::Response& r, const httplib::ContentReader& c) {
+      I->Post(q, r, c, Endpoint::kChat);
+    });
   for (const char* p : {"/v1/completions", "/completions", "/v1/chat/completions", "/chat/completions"})
     svr.Get(p, [I](const httplib::Request& q, httplib::Response& r) {
       I->SendError(q, r, ApiError(405, "use POST for " + q.path));
