@@ -5,6 +5,7 @@
 //   bench_matmul [machine] [decode] [prefill] [sweep] [--threads=N] [--min-time=S]
 //                [--shapes=RxC,...] [--tokens=T,...] [--formats=f32,bf16,...]
 //                [--gemm-min-t=T]   (force the skinny / GEMM crossover)
+//                [--fast]           (MatMulPrecision::kFast for decode / sweep)
 // With no section named, runs machine + decode + prefill. For OpenBLAS use
 // OPENBLAS_CORETYPE=SkylakeX OPENBLAS_NUM_THREADS=<threads>.
 // RG_ISA=scalar|avx2|avx512 selects the kernel level.
@@ -228,15 +229,17 @@ void Prefill(ThreadPool& pool, const Options& o) {
                  MatMul(wf.Matrix(0, WeightFormat::F32, s), x.data(), T, y.data(), nullptr, pool);
                }));
       if (Has(o.formats, "bf16"))
-        report("bf16", Time(o.min_time, [&](int) {
+        report(GetMatMulPrecision() == MatMulPrecision::kFast ? "bf16fast" : "bf16",
+               Time(o.min_time, [&](int) {
                  MatMul(wb.Matrix(0, WeightFormat::BF16, s), x.data(), T, y.data(), nullptr, pool);
                }));
       if (Has(o.formats, "bf16fast")) {
+        const MatMulPrecision saved = GetMatMulPrecision();
         SetMatMulPrecision(MatMulPrecision::kFast);
         report(ActiveHasAvx512Bf16() ? "bf16fast" : "bf16fast*", Time(o.min_time, [&](int) {
                  MatMul(wb.Matrix(0, WeightFormat::BF16, s), x.data(), T, y.data(), nullptr, pool);
                }));
-        SetMatMulPrecision(MatMulPrecision::kExact);
+        SetMatMulPrecision(saved);
       }
 #ifdef RG_HAVE_OPENBLAS
       if (Has(o.formats, "openblas")) {
@@ -295,6 +298,7 @@ int main(int argc, char** argv) {
     else if (a == "sweep") o.sweep = true;
     else if (const char* v = val("--threads=")) o.threads = std::atoi(v);
     else if (const char* v = val("--gemm-min-t=")) mm::SetGemmMinTForTesting(std::atoll(v));
+    else if (a == "--fast") SetMatMulPrecision(MatMulPrecision::kFast);
     else if (const char* v = val("--min-time=")) o.min_time = std::atof(v);
     else if (const char* v = val("--shapes=")) o.decode_shapes = o.prefill_shapes = ParseShapes(v);
     else if (const char* v = val("--tokens=")) {

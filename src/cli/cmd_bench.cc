@@ -26,7 +26,7 @@ struct BenchArgs {
   std::string model, weights, precision = "exact";
   int64_t prompt_tokens = 512, gen_tokens = 128, batch = 1, chunk = 512;
   int threads = 0, reps = 3;
-  bool json = false;
+  bool json = false, mmap = false;
 };
 
 using Clock = std::chrono::steady_clock;
@@ -61,6 +61,7 @@ void RunBench(const BenchArgs& a) {
   ThreadPool pool(ResolveThreads(a.threads));
   LoadOptions opt;
   opt.pool = &pool;
+  opt.copy_to_huge_pages = !(a.mmap || MmapOnlyRequested());
   if (!a.weights.empty()) opt.matrix_format = ParseWeightFormat(a.weights);
   auto t0 = Clock::now();
   auto weights = Weights::Load(a.model, opt);
@@ -130,6 +131,7 @@ void RunBench(const BenchArgs& a) {
   j["gen_tokens"] = a.gen_tokens;
   j["reps"] = a.reps;
   j["load_s"] = load_s;
+  j["weights_in_huge_pages"] = opt.copy_to_huge_pages;
   j["prefill_tok_s"] = prefill_tok_s;
   j["decode_tok_s"] = decode_tok_s;
   j["batch"] = a.batch;
@@ -179,6 +181,7 @@ void RegisterBench(CLI::App& app) {
   cmd->add_option("--precision", a->precision, "exact: f32 activations; fast: bf16 activations in bf16 GEMMs")
       ->check(CLI::IsMember({"exact", "fast"}));
   cmd->add_flag("--json", a->json, "Print one JSON object");
+  cmd->add_flag("--mmap", a->mmap, "Zero-copy weights in the file mapping (default: copied into huge pages)");
   cmd->callback([a] { RunBench(*a); });
 }
 

@@ -113,7 +113,10 @@ void RunServe(ServeArgs a) {
             sched.CancelAll();
             http.WaitIdle(10);
           }
-          http.Stop();
+          while (!http.finished()) {  // Stop() may race with Run() starting to listen
+            http.Stop();
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+          }
         });
       } else {
         std::fprintf(stderr, "rgemma serve: cancelling in-flight requests\n");

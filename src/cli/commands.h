@@ -13,5 +13,7 @@ void RegisterInit(CLI::App& app);
 void RegisterQuantize(CLI::App& app);
 void RegisterBench(CLI::App& app);
 void RegisterServe(CLI::App& app);
+void RegisterScore(CLI::App& app);
+void RegisterPerplexity(CLI::App& app);
 
 }  // namespace rg::cli

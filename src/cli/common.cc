@@ -21,6 +21,7 @@ std::shared_ptr<const Weights> LoadModel(const std::string& dir, ThreadPool& poo
   const auto t0 = std::chrono::steady_clock::now();
   LoadOptions opt;
   opt.pool = &pool;
+  opt.copy_to_huge_pages = !MmapOnlyRequested();
   auto w = Weights::Load(dir, opt);
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (!quiet)
@@ -28,6 +29,11 @@ std::shared_ptr<const Weights> LoadModel(const std::string& dir, ThreadPool& poo
                  dir.c_str(), (long long)w->config.num_layers(), (long long)w->config.width,
                  (long long)w->config.vocab_size, double(w->matrix_bytes_per_token()) / 1e9, s);
   return w;
+}
+
+bool MmapOnlyRequested() {
+  const char* v = std::getenv("RG_MMAP");
+  return v && *v && std::string(v) != "0";
 }
 
 std::vector<int32_t> ParseIdList(const std::string& text, const std::string& field) {

@@ -17,6 +17,10 @@ int ResolveThreads(int flag);
 // Loads a model directory and reports what it loaded on stderr unless quiet.
 std::shared_ptr<const Weights> LoadModel(const std::string& dir, ThreadPool& pool, bool quiet);
 
+// RG_MMAP=1: leave the weights in the file mapping (zero-copy, fastest start)
+// instead of copying them into huge pages (fastest decode).
+bool MmapOnlyRequested();
+
 // "2,17,5" -> {2, 17, 5}; rg::Error naming `field` for anything else.
 std::vector<int32_t> ParseIdList(const std::string& text, const std::string& field);
 

@@ -17,6 +17,8 @@ int main(int argc, char** argv) {
   rg::cli::RegisterQuantize(app);
   rg::cli::RegisterBench(app);
   rg::cli::RegisterServe(app);
+  rg::cli::RegisterScore(app);
+  rg::cli::RegisterPerplexity(app);
   if (argc > 1 && argv[1][0] != '-') {
     bool known = false;
     for (const CLI::App* sub : app.get_subcommands({})) known |= sub->get_name() == argv[1];

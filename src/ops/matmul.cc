@@ -125,7 +125,7 @@ void MatMul(const WeightMatrix& w, const float* x, int64_t T, float* y, const fl
   const int64_t macs_per_row = w.cols * T;
   const mm::GemmSpec* gemm = nullptr;
   mm::SkinnyFn skinny = k->skinny;
-  if (GetMatMulPrecision() == MatMulPrecision::kFast && T >= 2 && k->skinny_fast)
+  if (GetMatMulPrecision() == MatMulPrecision::kFast && k->skinny_fast && T >= k->fast_min_t)
     skinny = k->skinny_fast;
   else if (k->gemm && T >= gemm_min_t)
     gemm = k->gemm;

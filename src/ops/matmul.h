@@ -15,11 +15,12 @@ namespace rg {
 // How BF16-weight products are computed (process-wide; default kExact).
 //   kExact: weights widened to f32, f32 products and sums (exact up to the
 //           summation order).
-//   kFast:  for T >= 2, activations are rounded to bf16 (nearest even) and the
-//           CPU's bf16 dot product (AVX512_BF16 vdpbf16ps) is used: about 1.8x
-//           the exact throughput when compute bound; error <= 2^-9 * sum|W x|
-//           plus f32 rounding. T = 1 (memory bound) and CPUs without
-//           AVX512_BF16 stay exact.
+//   kFast:  for T >= 12 (prefill, large batches), activations are rounded to
+//           bf16 (nearest even) and the CPU's bf16 dot product (AVX512_BF16
+//           vdpbf16ps) is used: about 1.8x the exact throughput when compute
+//           bound; error <= 2^-9 * sum|W x| plus f32 rounding. Smaller T
+//           (bound by the weight stream) and CPUs without AVX512_BF16 stay
+//           exact.
 // F32 weights are always exact.
 enum class MatMulPrecision { kExact, kFast };
 void SetMatMulPrecision(MatMulPrecision p);

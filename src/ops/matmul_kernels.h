@@ -55,8 +55,10 @@ struct FormatKernels {
   SkinnyFn skinny = nullptr;            // exact, any T
   const GemmSpec* gemm = nullptr;       // exact, used for T >= gemm_min_t
   int64_t gemm_min_t = 8;
-  // MatMulPrecision::kFast (activations rounded to bf16, vdpbf16ps), T >= 2.
+  // MatMulPrecision::kFast (activations rounded to bf16, vdpbf16ps), used
+  // for T >= fast_min_t.
   SkinnyFn skinny_fast = nullptr;
+  int64_t fast_min_t = 2;
 };
 
 // AVX2: the dot-product kernels up to this T, the packed GEMM from it on

@@ -53,7 +53,8 @@ inline __m128 Reduce4(__m512 a, __m512 b, __m512 c, __m512 d) {
 // finish each output.
 //   T = 1: one weight row at a time, read as one sequential stream with U = 4
 //     accumulators (one sequential stream per core reaches the full read
-//     bandwidth; several interleaved row streams per core do not).
+//     bandwidth; several interleaved row streams per core do not). Long rows
+//     are the exception (see DotRows).
 //   T >= 2: blocks of R rows x up to 6 tokens (R x 6 accumulators): each
 //     weight vector loaded serves 6 tokens and each activation vector R rows.
 //     The first token group of a block streams the weights from memory and
@@ -249,15 +250,23 @@ void DotRowsBlocked(const WT* W, int64_t cols, int64_t r0, int64_t r1, const flo
 }
 
 // Rows [r0, r1), all T tokens: y[t * ldy + r] = W[r, :] . x[t, :] + bias[r].
+// Measured choices: f32 rows at small T do better 2 at a time. At T = 1 a
+// row of more than kT1LongCols columns makes x (> 16 KiB) miss L1 next to the
+// weight stream (2560x7680 bf16: 43% of the read bandwidth one row at a time),
+// so such rows go through the blocked path (x loaded once per R rows, weights
+// prefetched): f32 best with 4 rows (~90%), bf16 with 2 (~75-85%).
 constexpr int64_t kF32PairMaxT = 6;
+constexpr int64_t kT1LongCols = 4096;
+
 template <class WT>
 void DotRows(const WT* W, int64_t cols, int64_t r0, int64_t r1, const float* x, int64_t T,
              float* y, int64_t ldy, const float* bias) {
-  if (T == 1) {
+  if (T == 1 && cols > kT1LongCols) {
+    DotRowsBlocked<sizeof(WT) == 4 ? 4 : 2>(W, cols, r0, r1, x, T, y, ldy, bias);
+  } else if (T == 1) {
     for (int64_t r = r0; r < r1; ++r)
       DotRow<1, 4>(W + r * cols, cols, x, cols, y + r, ldy, bias ? bias[r] : 0.f, false);
   } else if (sizeof(WT) == 4 && T <= kF32PairMaxT) {
-    // Measured: f32 rows at small T do better 2 at a time.
     DotRowsBlocked<2>(W, cols, r0, r1, x, T, y, ldy, bias);
   } else {
     DotRowsBlocked<4>(W, cols, r0, r1, x, T, y, ldy, bias);

@@ -97,18 +97,19 @@ RG_TARGET_AVX2 void Kernel(const QuantKernelArgs& a, int64_t g0, int64_t g1) {
   const int nt = a.nt;
   const size_t gbytes = size_t(a.nb) * (Q4 ? 288 : 544);
   const int64_t tiles = (a.T + nt - 1) / nt;
-  const size_t tile_bytes = size_t(nt) * a.nb * kActBytesPerTokenBlock;
-  const int64_t tb = std::max<int64_t>(1, int64_t((256u << 10) / std::max<size_t>(tile_bytes, 1)));
-  for (int64_t k0 = 0; k0 < tiles; k0 += tb) {
-    const int64_t k1 = std::min(tiles, k0 + tb);
-    for (int64_t g = g0; g < g1; ++g) {
-      const uint8_t* wg = a.w + size_t(g) * gbytes;
-      const int64_t r0 = g * 16;
-      const int valid = int(std::min<int64_t>(16, a.rows - r0));
-      for (int64_t k = k0; k < k1; ++k) {
-        const int n = int(std::min<int64_t>(nt, a.T - k * nt));
-        const uint8_t* tile = ActTile(const_cast<uint8_t*>(a.acts), k, a.nb, nt);
-        float* yk = a.y + k * nt * a.rows;
+  // Group blocks as in the AVX-512 kernel: a few row groups' weights stay in
+  // L2 while every token tile passes over them.
+  const int64_t gb = std::max<int64_t>(1, int64_t((384u << 10) / std::max<size_t>(gbytes, 1)));
+  for (int64_t gs = g0; gs < g1; gs += gb) {
+    const int64_t ge = std::min(g1, gs + gb);
+    for (int64_t k = 0; k < tiles; ++k) {
+      const int n = int(std::min<int64_t>(nt, a.T - k * nt));
+      const uint8_t* tile = ActTile(const_cast<uint8_t*>(a.acts), k, a.nb, nt);
+      float* yk = a.y + k * nt * a.rows;
+      for (int64_t g = gs; g < ge; ++g) {
+        const uint8_t* wg = a.w + size_t(g) * gbytes;
+        const int64_t r0 = g * 16;
+        const int valid = int(std::min<int64_t>(16, a.rows - r0));
         if (n == 2) Micro<2, Q4>(wg, a.nb, tile, yk, a.rows, r0, valid, a.bias);
         else Micro<1, Q4>(wg, a.nb, tile, yk, a.rows, r0, valid, a.bias);
       }

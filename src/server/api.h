@@ -9,6 +9,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "model/config.h"
@@ -91,6 +92,28 @@ struct ParsedRequest {
 json ParseJsonBody(const std::string& body, const ServerLimits& limits);
 ParsedRequest ParseCompletionRequest(const json& body, const ModelInfo& model, const ServerLimits& limits);
 ParsedRequest ParseChatRequest(const json& body, const ModelInfo& model, const ServerLimits& limits);
+
+// Text -> ids as Hugging Face's Gemma tokenizer (and so vLLM and friends)
+// does it: Tokenizer::Encode, except that the literal text of the special
+// pieces "<bos>", "<eos>", "<pad>" and "<unk>" also becomes their ids (plain
+// sentencepiece never matches control pieces in text). Used for text prompts
+// and /tokenize. BOS is not added here.
+std::vector<int32_t> EncodeText(const Tokenizer& tok, std::string_view text);
+
+// The chat template in Hugging Face's Jinja form, as served by
+// /tokenizer_info: the Gemma template, with a leading system message folded
+// into the first user turn as ApplyChatTemplate does.
+extern const char* const kChatTemplateJinja;
+
+// /tokenize and /detokenize (vLLM-compatible; lm-evaluation-harness's
+// remote tokenizer uses them). Bodies:
+//   /tokenize   {"prompt": "text"} or {"messages": [...]}, "add_special_tokens" (default true:
+//               BOS for a prompt), "add_generation_prompt" (messages; default true),
+//               "return_token_strs" -> {"count", "max_model_len", "tokens"[, "token_strs"]}
+//   /detokenize {"tokens": [ids]} -> {"prompt": "text"}
+json Tokenize(const json& body, const ModelInfo& model, const ServerLimits& limits);
+json Detokenize(const json& body, const ModelInfo& model);
+json TokenizerInfo(const ModelInfo& model);
 
 // How a token is shown in log-probability listings: its text (U+2581 as
 // space); control pieces as their piece ("<eos>"), byte pieces as "<0xNN>";

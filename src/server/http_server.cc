@@ -158,6 +158,7 @@ struct HttpServer::Impl {
   HttpOptions opt;
   Server svr;
   std::atomic<bool> draining{false};
+  std::atomic<bool> stop_requested{false}, finished{false};
   std::atomic<int> in_flight{0};
   std::atomic<uint64_t> http_requests{0}, http_errors{0}, client_disconnects{0};
   Clock::time_point started = Clock::now();
@@ -224,9 +225,33 @@ struct HttpServer::Impl {
   void Post(const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader, Endpoint ep) {
     ++http_requests;
     std::string body;
+    if (ReadBody(req, res, reader, &body)) Generate(req, res, body, ep);
+  }
+
+  // /tokenize and /detokenize.
+  void TokenizeRoute(const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader,
+                 bool detok) {
+    ++http_requests;
+    if (!Authorized(req, res)) return;
+    std::string body;
+    if (!ReadBody(req, res, reader, &body)) return;
+    try {
+      const json j = ParseJsonBody(body, opt.limits);
+      res.set_content(Dump(detok ? Detokenize(j, model) : Tokenize(j, model, opt.limits)), "application/json");
+    } catch (const ApiError& e) {
+      SendError(req, res, e);
+    } catch (const std::exception& e) {
+      SendError(req, res, ApiError(500, e.what()));
+    }
+  }
+
+  // Reads the whole body within the limit; on failure answers and returns false.
+  bool ReadBody(const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader,
+                std::string* out) {
+    std::string& body = *out;
     bool too_big = false;
     const size_t max = opt.limits.max_body_bytes;
-    reader([&](const char* data, size_t n) {
+    const bool read_ok = reader([&](const char* data, size_t n) {
       if (body.size() + n > max) {
         too_big = true;
         return false;
@@ -234,13 +259,23 @@ struct HttpServer::Impl {
       body.append(data, n);
       return true;
     });
+    // httplib itself refuses a Content-Length above the limit without reading.
+    if (!too_big && req.has_header("Content-Length")) {
+      const std::string cl = req.get_header_value("Content-Length");
+      too_big = cl.size() > 19 || std::strtoull(cl.c_str(), nullptr, 10) > max;
+    }
+    if (!read_ok && !too_big) {
+      res.set_header("Connection", "close");
+      SendError(req, res, ApiError(400, "could not read the request body"));
+      return false;
+    }
     if (too_big) {
       res.set_header("Connection", "close");
       SendError(req, res, ApiError(413, StrCat("the request body is larger than this server's limit of ", max,
                                                " bytes (--max-body-bytes)")));
-      return;
+      return false;
     }
-    Generate(req, res, body, ep);
+    return true;
   }
 
   void Generate(const httplib::Request& req, httplib::Response& res, const std::string& req_body, Endpoint ep) {
@@ -387,6 +422,19 @@ HttpServer::HttpServer(Scheduler& scheduler, ModelInfo model, HttpOptions opt)
     svr.Post(p, [I](const httplib::Request& q, httplib::Response& r, const httplib::ContentReader& c) {
       I->Post(q, r, c, Endpoint::kChat);
     });
+  svr.Get("/tokenizer_info", [I](const httplib::Request& q, httplib::Response& r) {
+    try {
+      r.set_content(Dump(TokenizerInfo(I->model)), "application/json");
+    } catch (const ApiError& e) {
+      I->SendError(q, r, e);
+    }
+  });
+  svr.Post("/tokenize", [I](const httplib::Request& q, httplib::Response& r, const httplib::ContentReader& c) {
+    I->TokenizeRoute(q, r, c, false);
+  });
+  svr.Post("/detokenize", [I](const httplib::Request& q, httplib::Response& r, const httplib::ContentReader& c) {
+    I->TokenizeRoute(q, r, c, true);
+  });
   for (const char* p : {"/v1/completions", "/completions", "/v1/chat/completions", "/chat/completions"})
     svr.Get(p, [I](const httplib::Request& q, httplib::Response& r) {
       I->SendError(q, r, ApiError(405, "use POST for " + q.path));
@@ -434,7 +482,12 @@ int HttpServer::Bind() {
   return port;
 }
 
-void HttpServer::Run() { impl_->svr.listen_after_bind(); }
+void HttpServer::Run() {
+  if (!impl_->stop_requested.load()) impl_->svr.listen_after_bind();
+  impl_->finished = true;
+}
+
+bool HttpServer::finished() const { return impl_->finished.load(); }
 
 void HttpServer::BeginDrain() { impl_->draining = true; }
 
@@ -449,6 +502,7 @@ bool HttpServer::WaitIdle(double timeout_seconds) {
 }
 
 void HttpServer::Stop() {
+  impl_->stop_requested = true;
   if (impl_->svr.is_running()) impl_->svr.stop();
 }
 

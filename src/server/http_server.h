@@ -4,6 +4,8 @@
 //   GET  /v1/models              the one model served; GET /v1/models/{id}
 //   POST /v1/completions         (also /completions)
 //   POST /v1/chat/completions    (also /chat/completions)
+//   GET  /tokenizer_info, POST /tokenize, POST /detokenize   (vLLM-compatible;
+//        lm-evaluation-harness's "remote" tokenizer backend uses them)
 // Errors are OpenAI error JSON with the matching status: 400 invalid request,
 // 401 bad API key, 404 unknown route, 405 wrong method, 413 body too large,
 // 500 generation failure, 503 queue full / draining (with Retry-After).
@@ -53,8 +55,11 @@ class HttpServer {
   // Step 2: wait until every accepted request has been answered completely
   // (streams included), at most `timeout_seconds`. Returns true if all were.
   bool WaitIdle(double timeout_seconds);
-  // Step 3: close the listening socket; Run() returns.
+  // Step 3: close the listening socket; Run() returns. If Run() has not
+  // started listening yet, it returns at once; call Stop() until finished()
+  // to be sure (a call racing with Run()'s start may be missed).
   void Stop();
+  bool finished() const;  // Run() has returned
 
   int in_flight() const;  // requests accepted and not yet fully answered
 

@@ -185,12 +185,14 @@ TEST_P(MatMulTest, GemmPathMatchesScalarForEveryT) {
 // Shapes that cross the blocking boundaries: the AVX2 GEMM's K block (256
 // columns), token block (~288 tokens) and row panel (16 rows); the dot
 // kernels' row blocks (2 / 4 rows), token groups (6), L2 token blocks
-// (T * cols * 4 > 512 KiB) and column chunks (cols > 2560 with large T).
+// (T * cols * 4 > 512 KiB), column chunks (cols > 2560 with large T) and the
+// T = 1 long-row path (cols > 4096).
 TEST_P(MatMulTest, BlockingBoundaries) {
   for (const char* path : {"auto", "gemm"}) {
     RunSweep(path, MatMulPrecision::kExact, kExactRel, kExactAbs, {31, 32, 97}, {255, 1030},
              {13, 14, 15, 290, 505});
-    RunSweep(path, MatMulPrecision::kExact, kExactRel, kExactAbs, {5, 33}, {5200, 5201}, {7, 60});
+    RunSweep(path, MatMulPrecision::kExact, kExactRel, kExactAbs, {5, 33}, {5200, 5201},
+             {1, 2, 7, 60});
   }
 }
 
@@ -198,7 +200,7 @@ TEST_P(MatMulTest, FastPrecisionWithinBf16Tolerance) {
   if (format_ != WeightFormat::BF16) GTEST_SKIP() << "kFast only changes BF16 weights";
   RunSweep("auto", MatMulPrecision::kFast, kFastRel, kFastAbs, kRows, kCols, kTokens);
   // Column chunks and token blocks of the fast kernel (T * cols * 2 > 512 KiB).
-  RunSweep("auto", MatMulPrecision::kFast, kFastRel, kFastAbs, {6, 33}, {5200, 5201}, {2, 60});
+  RunSweep("auto", MatMulPrecision::kFast, kFastRel, kFastAbs, {6, 33}, {5200, 5201}, {13, 60});
   RunSweep("auto", MatMulPrecision::kFast, kFastRel, kFastAbs, {9}, {1030}, {300});
 }
 
