@@ -3,9 +3,11 @@
 // f32; the AVX2 GEMM widens while packing and then shares the f32
 // micro-kernel. Fast mode (AVX512_BF16) rounds activations to bf16 and uses
 // vdpbf16ps on (weight pair, activation pair) with f32 accumulation.
+
 // GCC 12 warns inside its own AVX-512 headers (_mm512_undefined_* self-init).
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
 #include <algorithm>
 #include <cstdint>
 #include <cstring>

@@ -1,7 +1,9 @@
 // F32-weight kernels: scalar, AVX2 and AVX-512 (see matmul_kernels.h).
+
 // GCC 12 warns inside its own AVX-512 headers (_mm512_undefined_* self-init).
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
 #include <algorithm>
 #include <cstdint>
 #include <cstring>

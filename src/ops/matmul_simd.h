@@ -250,12 +250,15 @@ void DotRowsBlocked(const WT* W, int64_t cols, int64_t r0, int64_t r1, const flo
 }
 
 // Rows [r0, r1), all T tokens: y[t * ldy + r] = W[r, :] . x[t, :] + bias[r].
-// Measured choices: f32 rows at small T do better 2 at a time. At T = 1 a
-// row of more than kT1LongCols columns makes x (> 16 KiB) miss L1 next to the
-// weight stream (2560x7680 bf16: 43% of the read bandwidth one row at a time),
-// so such rows go through the blocked path (x loaded once per R rows, weights
-// prefetched): f32 best with 4 rows (~90%), bf16 with 2 (~75-85%).
+// Measured choices (one core, share of the plain read bandwidth):
+//  * Small T does better with 2 rows per block: f32 up to T = 6, bf16 at T = 2
+//    (4 rows from T = 3: 7680x2560 bf16 T=3 75% vs 55%).
+//  * At T = 1 a row of more than kT1LongCols columns makes x (> 16 KiB) miss
+//    L1 next to the weight stream (2560x7680 bf16: 43% one row at a time), so
+//    such rows take the blocked path (x loaded once per R rows, weights
+//    prefetched): f32 best with 4 rows (~90%), bf16 with 2 (~75-85%).
 constexpr int64_t kF32PairMaxT = 6;
+constexpr int64_t kBf16PairMaxT = 2;
 constexpr int64_t kT1LongCols = 4096;
 
 template <class WT>
@@ -266,7 +269,7 @@ void DotRows(const WT* W, int64_t cols, int64_t r0, int64_t r1, const float* x, 
   } else if (T == 1) {
     for (int64_t r = r0; r < r1; ++r)
       DotRow<1, 4>(W + r * cols, cols, x, cols, y + r, ldy, bias ? bias[r] : 0.f, false);
-  } else if (sizeof(WT) == 4 && T <= kF32PairMaxT) {
+  } else if (T <= (sizeof(WT) == 4 ? kF32PairMaxT : kBf16PairMaxT)) {
     DotRowsBlocked<2>(W, cols, r0, r1, x, T, y, ldy, bias);
   } else {
     DotRowsBlocked<4>(W, cols, r0, r1, x, T, y, ldy, bias);

@@ -87,6 +87,9 @@ size_t QuantizedBytes(WeightFormat f, int64_t rows, int64_t cols);
 // Packs src [rows, cols] (row-major) into dst (QuantizedBytes(f, rows, cols)
 // bytes, any alignment). Row groups are split across the pool; the bytes do not
 // depend on the pool size. Throws rg::Error on non-finite or too large weights.
+// A big matrix can be packed in row slices [r0, r0 + n) with r0 and n
+// multiples of 16 (n may be shorter for the last slice): pass src + r0 * cols,
+// n rows, and dst + (r0 / 16) * QuantizedGroupBytes(f, cols).
 void QuantizeMatrix(WeightFormat f, const float* src, int64_t rows, int64_t cols, void* dst,
                     ThreadPool& pool);
 // Same, from bfloat16 bits.

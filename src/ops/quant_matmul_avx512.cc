@@ -48,11 +48,14 @@ RG_TARGET_AVX512 inline void QuantizeBlock(const float* p, int n, uint8_t* rec, 
   for (int j = 0; j < 8; ++j) xq[j * tn] = packed[j];
 }
 
-// Software prefetch (to L2, this far ahead) for tiles of at least this many
-// tokens. Measured on Zen 5: for N >= 4 it lifts a streamed 2560x7680 Q8
-// product from ~240 to ~345 GOP/s per core; for N <= 3 the hardware
-// prefetcher alone keeps up with DRAM and extra prefetches only cost.
-constexpr int kPrefetchMinN = 4;
+// Software prefetch of the weight stream (to L2, this far ahead) for tiles of
+// at least this many tokens. Measured on Zen 5, one core: for N = 8 it lifts
+// a 2560x7680 Q8 product from ~240 to ~345 GOP/s; for small N the hardware
+// prefetcher keeps up with DRAM alone and the extra prefetches only cost
+// (Q8 at N = 4 streams ~25 GB/s without, ~21 with). Q4 has twice the work
+// per weight byte, so it needs the help from a smaller N on.
+template <bool Q4>
+constexpr int kPrefetchMinN = Q4 ? 4 : 5;
 constexpr size_t kPrefetchBytes = 16384;
 // Weights of this many bytes of row groups stay in L2 while all token tiles
 // pass over them.
@@ -74,7 +77,7 @@ RG_TARGET_AVX512 void Micro(const uint8_t* wg, int64_t nb, const uint8_t* tile, 
   const uint8_t* blk = wg;
   const uint8_t* rec = tile;
   for (int64_t b = 0; b < nb; ++b, blk += kBB, rec += kActBytesPerTokenBlock * N) {
-    if constexpr (N >= kPrefetchMinN) {
+    if constexpr (N >= kPrefetchMinN<Q4>) {
       // With this much arithmetic per weight byte the hardware prefetcher
       // falls behind; pull the weight stream into L2 ahead of use.
 #pragma GCC unroll 9

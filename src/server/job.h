@@ -1,6 +1,6 @@
 // One API request in flight: its choices (one scheduled sequence each), the
 // text streamed so far, and the OpenAI-shaped JSON it answers with. The
-// scheduler's callbacks feed it (on the scheduler thread); the HTTP thread
+// scheduler's callbacks feed it (on the scheduler's threads); the HTTP thread
 // waits on it and takes Server-Sent Events or the final body. No HTTP here.
 #pragma once
 

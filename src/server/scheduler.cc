@@ -178,7 +178,7 @@ void Scheduler::CancelAll() {
 bool Scheduler::Drain(double timeout_seconds) {
   std::unique_lock<std::mutex> lk(mu_);
   draining_ = true;
-  auto idle = [&] { return queue_.empty() && busy_slots_ == 0; };
+  auto idle = [&] { return queue_.empty() && busy_slots_ == 0 && in_hand_ == 0; };
   if (timeout_seconds < 0) {
     idle_cv_.wait(lk, idle);
     return true;
@@ -225,12 +225,13 @@ void Scheduler::Loop() {
       active_.push_back(std::move(s));
     }
     if (active_.empty() && dropped.empty() && immediate.empty()) {
-      if (queue_.empty()) idle_cv_.notify_all();
+      if (queue_.empty() && busy_slots_ == 0) idle_cv_.notify_all();
       if (stop_) break;
       cv_.wait(lk, [&] { return wake_ || stop_; });
       wake_ = false;
       continue;
     }
+    in_hand_ = int64_t(dropped.size() + immediate.size());  // out of the queue, not finished yet
     lk.unlock();
 
     for (auto& s : dropped) Finish(*s, SeqFinish::kCancelled);
@@ -252,6 +253,7 @@ void Scheduler::Loop() {
     std::erase_if(active_, [](const std::unique_ptr<Seq>& s) { return s->done; });
 
     lk.lock();
+    in_hand_ = 0;
   }
 }
 
@@ -372,12 +374,13 @@ void Scheduler::Step() {
   }
 
   uint64_t prompt_rows = 0;
+  emits_.clear();
   const float* row = logits_.data();
   for (size_t k = 0; k < chunks_.size(); ++k) {
     const SeqChunk& ch = chunks_[k];
     Seq& s = *chunk_owner_[k];
     if (!s.prefilling()) {  // decode: one row
-      Emit(s, row);
+      emits_.push_back({&s, row});
       row += vocab_;
       continue;
     }
@@ -415,8 +418,14 @@ void Scheduler::Step() {
       Finish(s, SeqFinish::kLength);
       continue;
     }
-    Emit(s, last_row);
+    emits_.push_back({&s, last_row});
   }
+  // Sampling (a full sort of the vocabulary for top-p) and the callbacks,
+  // spread over the pool: every sequence has its own sampler, so the result
+  // does not depend on which thread runs it.
+  pool_.ParallelFor(int64_t(emits_.size()), 1, [&](int64_t b, int64_t e, int) {
+    for (int64_t i = b; i < e; ++i) Emit(*emits_[size_t(i)].seq, emits_[size_t(i)].row);
+  });
   std::lock_guard<std::mutex> lk(mu_);
   stats_.prompt_tokens += prompt_rows;
 }

@@ -16,7 +16,8 @@
 // are independent per sequence, so a request's output does not depend on what
 // else is running.
 //
-// Usable without HTTP: Submit() takes callbacks, which run on the worker thread.
+// Usable without HTTP: Submit() takes callbacks, which run on the scheduler's
+// threads.
 #pragma once
 
 #include <atomic>
@@ -75,7 +76,9 @@ struct SeqRequest {
   int prompt_logprobs = -1;      // >= 0: log-probabilities of prompt tokens, with this many alternatives
   int logprobs = -1;             // >= 0: the same for every generated token
 
-  // Called on the scheduler thread, in this order. Any may be empty.
+  // Called on the scheduler's threads (the worker or, for sampling, the
+  // compute pool; never two at once for the same sequence), in this order.
+  // Any may be empty.
   // Prompt log-probabilities of tokens 1..T-1 (token 0 has none), once, after prefill.
   std::function<void(std::vector<TokenLogprob>&&)> on_prompt_logprobs;
   // Each generated token (lp is null unless logprobs >= 0). Return false to
@@ -173,13 +176,18 @@ class Scheduler {
   std::vector<std::unique_ptr<Seq>> active_;  // in arrival order
   std::vector<SeqChunk> chunks_;
   std::vector<Seq*> chunk_owner_;
-  std::vector<double> lse_scratch_;
+  struct EmitItem {
+    Seq* seq;
+    const float* row;  // the logits to sample from
+  };
+  std::vector<EmitItem> emits_;
 
   mutable std::mutex mu_;
   std::condition_variable cv_;       // wakes the worker
   std::condition_variable idle_cv_;  // wakes Drain()
   std::deque<std::unique_ptr<Seq>> queue_;
   int busy_slots_ = 0;  // slots taken (under mu_)
+  int64_t in_hand_ = 0;  // taken from the queue, being finished without a slot (under mu_)
   bool draining_ = false;
   bool stop_ = false;
   bool wake_ = false;

@@ -350,6 +350,67 @@ TEST_F(ServerApiTest, TokenStrings) {
   EXPECT_EQ(TokenBytes(tok_, byte_id), std::vector<int>{0xE2});
 }
 
+TEST_F(ServerApiTest, EncodeTextMatchesSpecialTokensLikeHuggingFace) {
+  std::vector<int32_t> expect = {2};
+  for (int id : tok_->Encode("Hi")) expect.push_back(id);
+  expect.push_back(1);
+  for (int id : tok_->Encode(" there<start_of_turn>")) expect.push_back(id);
+  EXPECT_EQ(EncodeText(*tok_, "<bos>Hi<eos> there<start_of_turn>"), expect);
+  EXPECT_EQ(EncodeText(*tok_, "<pad><unk>"), (std::vector<int32_t>{tok_->pad_id(), tok_->unk_id()}));
+  const std::vector<int> partial = tok_->Encode("<bo");
+  EXPECT_EQ(EncodeText(*tok_, "<bo"), std::vector<int32_t>(partial.begin(), partial.end()));
+  EXPECT_TRUE(EncodeText(*tok_, "").empty());
+  // A text prompt containing "<eos>" gets the EOS id, as with HF-based servers.
+  const ParsedRequest r = Completion(R"({"prompt":"a<eos>"})");
+  EXPECT_EQ(r.prompts[0].back(), 1);
+}
+
+TEST_F(ServerApiTest, TokenizeAndDetokenize) {
+  const json t = Tokenize(json::parse(R"({"prompt":"Hello world"})"), text_, limits_);
+  std::vector<int32_t> expect = {2};
+  for (int id : tok_->Encode("Hello world")) expect.push_back(id);
+  EXPECT_EQ(t["tokens"].get<std::vector<int32_t>>(), expect);
+  EXPECT_EQ(t["count"], expect.size());
+  const json no_bos = Tokenize(json::parse(R"({"prompt":"Hello world","add_special_tokens":false,"return_token_strs":true})"),
+                               text_, limits_);
+  EXPECT_EQ(no_bos["tokens"].size(), expect.size() - 1);
+  EXPECT_EQ(no_bos["token_strs"][0], "Hello");
+  // Messages: the chat prompt, with or without the generation prompt.
+  const char* msgs = R"({"messages":[{"role":"user","content":"Hi"}]})";
+  EXPECT_EQ(Tokenize(json::parse(msgs), text_, limits_)["tokens"].get<std::vector<int32_t>>(),
+            Chat(msgs).prompts[0]);
+  const json no_gen = Tokenize(json::parse(R"({"messages":[{"role":"user","content":"Hi"}],"add_generation_prompt":false})"),
+                               text_, limits_);
+  EXPECT_EQ(no_gen["tokens"].size() + GenerationPromptIds(*tok_).size(), Chat(msgs).prompts[0].size());
+  EXPECT_EQ(Detokenize(json::parse(R"({"tokens":[2,4521,1,2134]})"), text_)["prompt"], tok_->Decode({2, 4521, 1, 2134}));
+  const json info = TokenizerInfo(text_);
+  EXPECT_EQ(info["eos_token"], "<eos>");
+  EXPECT_EQ(info["bos_token"], "<bos>");
+  EXPECT_NE(info["chat_template"].get<std::string>().find("<start_of_turn>"), std::string::npos);
+
+  auto status = [&](const char* body, bool detok, const ModelInfo& m) {
+    try {
+      detok ? Detokenize(json::parse(body), m) : Tokenize(json::parse(body), m, limits_);
+    } catch (const ApiError& e) {
+      return e.status;
+    }
+    return 0;
+  };
+  EXPECT_EQ(status(R"({})", false, text_), 400);
+  EXPECT_EQ(status(R"({"prompt":"a","messages":[]})", false, text_), 400);
+  EXPECT_EQ(status(R"({"prompt":1})", false, text_), 400);
+  EXPECT_EQ(status(R"({"prompt":"a","bogus":1})", false, text_), 400);
+  EXPECT_EQ(status(R"({"tokens":"a"})", true, text_), 400);
+  EXPECT_EQ(status(R"({"tokens":[999999]})", true, text_), 400);
+  EXPECT_EQ(status(R"({"prompt":"a"})", false, ids_), 400);
+  try {
+    TokenizerInfo(ids_);
+    FAIL();
+  } catch (const ApiError& e) {
+    EXPECT_EQ(e.status, 404);
+  }
+}
+
 TEST_F(ServerApiTest, DumpNeverThrowsOnInvalidUtf8) {
   json j = {{"text", std::string("a\xff" "b")}};
   EXPECT_NO_THROW(Dump(j));
