@@ -12,6 +12,7 @@ void RegisterGenerate(CLI::App& app);
 void RegisterInit(CLI::App& app);
 void RegisterQuantize(CLI::App& app);
 void RegisterBench(CLI::App& app);
+void RegisterTokenize(CLI::App& app);
 void RegisterServe(CLI::App& app);
 void RegisterScore(CLI::App& app);
 void RegisterPerplexity(CLI::App& app);

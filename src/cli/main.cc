@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   rg::cli::RegisterInit(app);
   rg::cli::RegisterQuantize(app);
   rg::cli::RegisterBench(app);
+  rg::cli::RegisterTokenize(app);
   rg::cli::RegisterServe(app);
   rg::cli::RegisterScore(app);
   rg::cli::RegisterPerplexity(app);
