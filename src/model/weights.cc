@@ -75,6 +75,7 @@ class WeightsLoader {
                  "] for shape ", ShapeString(spec.shape), ", got ", DTypeName(tv->dtype), " ",
                  ShapeString(tv->shape));
         *slot.matrix = WeightMatrix{*packed_, spec.shape[0], spec.shape[1], MaybeCopy(*w, *tv)};
+        if (opt_.copy_to_huge_pages) Checkpoint::ReleasePages(*tv);
         return;
       }
       RG_CHECK(tv->shape == spec.shape, tv->file, ": tensor '", spec.name, "' has shape ",
