@@ -29,29 +29,11 @@ inline float Load(const char* p) {
   return BF16ToF32(b);
 }
 
-void Skinny(const void* wv, int64_t cols, int64_t r0, int64_t r1, const float* x, int64_t T,
-            float* y, int64_t ldy, const float* bias) {
-  const char* W = static_cast<const char*>(wv);
-  for (int64_t r = r0; r < r1; ++r) {
-    const char* wr = W + r * cols * int64_t(sizeof(uint16_t));
-    for (int64_t t = 0; t < T; ++t) {
-      const float* xt = x + t * cols;
-      float a[8] = {};
-      int64_t c = 0;
-      for (; c + 8 <= cols; c += 8)
-        for (int j = 0; j < 8; ++j) a[j] += Load(wr + 2 * (c + j)) * xt[c + j];
-      float s = ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
-      for (; c < cols; ++c) s += Load(wr + 2 * c) * xt[c];
-      y[t * ldy + r] = s + (bias ? bias[r] : 0.f);
-    }
-  }
-}
-
 }  // namespace scalar_bf16
 
 FormatKernels Bf16KernelsScalar() {
   FormatKernels k;
-  k.skinny = scalar_bf16::Skinny;
+  k.skinny = SkinnyScalar<scalar_bf16::Load, 2>;
   return k;
 }
 

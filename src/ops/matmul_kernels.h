@@ -73,4 +73,26 @@ FormatKernels Bf16KernelsScalar();
 FormatKernels Bf16KernelsAvx2();
 FormatKernels Bf16KernelsAvx512(bool has_avx512bf16);
 
+// The scalar skinny product, for weights whose element at byte p reads as
+// Load(p) and takes kBytes bytes (weights may sit at any offset of an
+// mmapped file). Eight partial sums, as the SIMD kernels keep lanes.
+template <float (*Load)(const char*), int kBytes>
+void SkinnyScalar(const void* wv, int64_t cols, int64_t r0, int64_t r1, const float* x, int64_t T,
+                  float* y, int64_t ldy, const float* bias) {
+  const char* W = static_cast<const char*>(wv);
+  for (int64_t r = r0; r < r1; ++r) {
+    const char* wr = W + r * cols * int64_t(kBytes);
+    for (int64_t t = 0; t < T; ++t) {
+      const float* xt = x + t * cols;
+      float a[8] = {};
+      int64_t c = 0;
+      for (; c + 8 <= cols; c += 8)
+        for (int j = 0; j < 8; ++j) a[j] += Load(wr + kBytes * (c + j)) * xt[c + j];
+      float s = ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+      for (; c < cols; ++c) s += Load(wr + kBytes * c) * xt[c];
+      y[t * ldy + r] = s + (bias ? bias[r] : 0.f);
+    }
+  }
+}
+
 }  // namespace rg::mm

@@ -10,8 +10,8 @@ namespace rg {
 enum class WeightFormat {
   F32,   // float[rows * cols]
   BF16,  // uint16_t[rows * cols], bfloat16 bits
-  Q8,    // see ops/quant.h: per row, blocks of 32 int8 with one f32 scale
-  Q4,    // see ops/quant.h: per row, blocks of 32 4-bit values with one scale
+  Q8,    // see ops/quant.h: 16-row groups x 32-column blocks of int8, f16 scale per row and block
+  Q4,    // see ops/quant.h: the same blocks of 4-bit codebook indices
 };
 
 const char* WeightFormatName(WeightFormat f);
