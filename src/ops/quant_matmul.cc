@@ -3,6 +3,8 @@
 // quant_matmul_avx512.cc.
 #include "ops/quant_matmul.h"
 
+#include "ops/cpu_features.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
@@ -69,19 +71,20 @@ bool CpuHasAvx512Vnni() {
          __builtin_cpu_supports("avx512vnni");
 }
 
+// The level chosen by ops/cpu_features.h (RG_ISA, ForceIsaForTesting), with
+// the int8 kernels' extra requirement: the AVX-512 path needs VNNI.
 QuantIsa DetectBest() {
-  QuantIsa best = CpuHasAvx512Vnni() ? QuantIsa::Avx512
-                  : CpuHasAvx2()     ? QuantIsa::Avx2
-                                     : QuantIsa::Scalar;
-  if (const char* env = std::getenv("RG_ISA")) {
-    const std::string_view v(env);
-    QuantIsa cap = best;
-    if (v == "scalar") cap = QuantIsa::Scalar;
-    else if (v == "avx2") cap = QuantIsa::Avx2;
-    else if (v == "avx512") cap = QuantIsa::Avx512;
-    if (int(cap) < int(best)) best = cap;
+  static const bool avx512_vnni = CpuHasAvx512Vnni(), avx2 = CpuHasAvx2();
+  switch (ActiveIsa()) {
+    case Isa::kAvx512:
+      if (avx512_vnni) return QuantIsa::Avx512;
+      [[fallthrough]];
+    case Isa::kAvx2:
+      if (avx2) return QuantIsa::Avx2;
+      [[fallthrough]];
+    default:
+      return QuantIsa::Scalar;
   }
-  return best;
 }
 
 }  // namespace
@@ -105,10 +108,7 @@ bool QuantIsaSupported(QuantIsa isa) {
   return false;
 }
 
-QuantIsa QuantBestIsa() {
-  static const QuantIsa best = DetectBest();
-  return best;
-}
+QuantIsa QuantBestIsa() { return DetectBest(); }
 
 // ------------------------------------------------------------ scalar kernel
 

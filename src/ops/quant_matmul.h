@@ -34,7 +34,7 @@ namespace rg {
 enum class QuantIsa { Scalar, Avx2, Avx512 };
 const char* QuantIsaName(QuantIsa isa);
 bool QuantIsaSupported(QuantIsa isa);  // can this CPU run it?
-QuantIsa QuantBestIsa();               // cached
+QuantIsa QuantBestIsa();               // ActiveIsa() (cpu_features.h), lowered if VNNI is missing
 
 // w.format must be Q8 or Q4. x, y, bias need no particular alignment; y must
 // not overlap x. Uses QuantBestIsa().
