@@ -1,11 +1,15 @@
 // rgemma quantize -m DIR --to {bf16,q8,q4} --out DIR2
 // Writes a model directory whose matrices (linear layers, embedding / output
-// head) are stored in the target format; norms, biases, conv and RG-LRU
-// parameters stay f32. bf16 output is a plain Hugging Face checkpoint; q8/q4
-// output is safetensors with the packed bytes as U8 tensors and the format in
-// the metadata (model/weight_convert.h, layout in ops/quant.h), mmapped at load.
+// head) are stored in the target format, mixed as MatrixFormatFor decides
+// (--to q4 keeps the embedding / output head at q8); norms, biases, conv and
+// RG-LRU parameters stay f32. bf16 output is a plain Hugging Face checkpoint;
+// q8/q4 output is safetensors with the packed bytes as U8 tensors and the
+// formats in the metadata (rgemma_matrix_format, plus rgemma_tensor_formats
+// for the tensors of a file in another format; model/weight_convert.h, layout
+// in ops/quant.h), mmapped at load.
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
@@ -76,9 +80,10 @@ void RunQuantize(const QuantizeArgs& a) {
   std::vector<std::vector<size_t>> shards(1);
   size_t bytes = 0, total_out = 0;
   for (size_t i = 0; i < specs.size(); ++i) {
-    const bool matrix = specs[i].role == TensorRole::kMatrix || specs[i].role == TensorRole::kEmbedding;
-    const size_t out_bytes = matrix ? MatrixStorageBytes(*target, specs[i].shape[0], specs[i].shape[1])
-                                    : size_t(specs[i].numel()) * 4;
+    const size_t out_bytes =
+        IsMatrixRole(specs[i].role)
+            ? MatrixStorageBytes(MatrixFormatFor(specs[i].role, *target), specs[i].shape[0], specs[i].shape[1])
+            : size_t(specs[i].numel()) * 4;
     if (bytes > 0 && bytes + out_bytes > size_t(a.shard_gb * 1e9)) {
       shards.emplace_back();
       bytes = 0;
@@ -93,15 +98,21 @@ void RunQuantize(const QuantizeArgs& a) {
     else std::snprintf(name, sizeof name, "model-%05zu-of-%05zu.safetensors", si + 1, shards.size());
     std::vector<Out> outs;
     outs.reserve(shards[si].size());
+    std::map<std::string, WeightFormat> other_formats;  // this file's rgemma_tensor_formats
     for (size_t i : shards[si]) {
       const TensorSpec& s = specs[i];
       const TensorView& tv = *inputs[i];
-      const bool matrix = s.role == TensorRole::kMatrix || s.role == TensorRole::kEmbedding;
       Out o;
-      if (matrix) {
-        const size_t n = MatrixStorageBytes(*target, s.shape[0], s.shape[1]);
+      if (IsMatrixRole(s.role)) {
+        const WeightFormat fmt = MatrixFormatFor(s.role, *target);
+        if (fmt != *target) {
+          RG_CHECK(packed && IsQuantizedFormat(fmt), "quantize: no on-disk form for ", WeightFormatName(fmt),
+                   " tensor '", s.name, "' in a ", a.to, " model");
+          other_formats[s.name] = fmt;
+        }
+        const size_t n = MatrixStorageBytes(fmt, s.shape[0], s.shape[1]);
         o.data.Resize(n);
-        ConvertMatrix(tv, *target, o.data.data(), &pool);
+        ConvertMatrix(tv, fmt, o.data.data(), &pool);
         o.desc = {s.name, packed ? DType::U8 : DType::BF16,
                   packed ? std::vector<int64_t>{int64_t(n)} : s.shape, o.data.data(), n};
       } else {
@@ -115,7 +126,9 @@ void RunQuantize(const QuantizeArgs& a) {
     }
     std::vector<TensorToWrite> descs;
     for (const Out& o : outs) descs.push_back(o.desc);
-    WriteSafetensors(a.out + "/" + name, descs, meta);
+    std::map<std::string, std::string> file_meta = meta;
+    if (!other_formats.empty()) file_meta[kTensorFormatsKey] = TensorFormatsJson(other_formats);
+    WriteSafetensors(a.out + "/" + name, descs, file_meta);
   }
   if (shards.size() > 1) {
     index["metadata"]["total_size"] = total_out;
@@ -130,17 +143,20 @@ void RunQuantize(const QuantizeArgs& a) {
     RG_CHECK(!ec, a.out, "/tokenizer.model: ", ec.message());
   }
   progress.Done();
-  std::fprintf(stderr, "wrote %s: %s matrices, %.2f GB (from %.2f GB)\n", a.out.c_str(), a.to.c_str(),
-               double(total_out) / 1e9, double(total_in) / 1e9);
+  const WeightFormat embed_fmt = MatrixFormatFor(TensorRole::kEmbedding, *target);
+  const std::string embed_note =
+      embed_fmt == *target ? "" : std::string(" (embedding / output head ") + WeightFormatName(embed_fmt) + ")";
+  std::fprintf(stderr, "wrote %s: %s matrices%s, %.2f GB (from %.2f GB)\n", a.out.c_str(), a.to.c_str(),
+               embed_note.c_str(), double(total_out) / 1e9, double(total_in) / 1e9);
 }
 
 }  // namespace
 
 void RegisterQuantize(CLI::App& app) {
   auto a = std::make_shared<QuantizeArgs>();
-  CLI::App* cmd = app.add_subcommand("quantize", "Write a copy of a model with bf16 / 8-bit / 4-bit matrices");
+  CLI::App* cmd = app.add_subcommand("quantize", "Write a copy of a model with bf16 / 8-bit / 4-bit matrices (q4: embedding / output head at 8 bits)");
   cmd->add_option("--model,-m", a->model, "Input model directory")->required();
-  cmd->add_option("--to", a->to, "Target format: bf16, q8 (int8) or q4")->required()
+  cmd->add_option("--to", a->to, "Target format: bf16, q8 (int8) or q4 (embedding / output head kept at q8)")->required()
       ->check(CLI::IsMember({"bf16", "q8", "int8", "q4"}));
   cmd->add_option("--out", a->out, "Output directory")->required();
   cmd->add_option("--threads,-t", a->threads, "Threads (default: all cores)")->check(CLI::Range(0, 1024));

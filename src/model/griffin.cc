@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "model/blocks.h"
+#include "ops/activations.h"
 #include "ops/elementwise.h"
 #include "ops/matmul.h"
 

@@ -1,6 +1,6 @@
 // Gated MLP: down(gelu_tanh(gate(x)) * up(x)).
 #include "model/blocks.h"
-#include "ops/elementwise.h"
+#include "ops/activations.h"
 #include "ops/matmul.h"
 
 namespace rg {
@@ -11,9 +11,7 @@ void MlpBlock(const Config& c, const MlpWeights& w, Scratch& s, int64_t T) {
   float* up = s.wide_b.data();    // [T, M]
   MatMul(w.gate, s.xn.data(), T, gate, w.gate_bias, s.pool);
   MatMul(w.up, s.xn.data(), T, up, w.up_bias, s.pool);
-  s.pool.ParallelFor(T * M, 4096, [&](int64_t i0, int64_t i1, int) {
-    for (int64_t i = i0; i < i1; ++i) gate[i] = GeluTanh(gate[i]) * up[i];
-  });
+  s.pool.ParallelFor(T * M, 4096, [&](int64_t i0, int64_t i1, int) { GeluMul(gate + i0, up + i0, i1 - i0); });
   MatMul(w.down, gate, T, s.branch.data(), w.down_bias, s.pool);
 }
 

@@ -9,70 +9,74 @@
 #include <cmath>
 
 #include "model/blocks.h"
-#include "ops/elementwise.h"
+#include "ops/activations.h"
 #include "ops/matmul.h"
 
 namespace rg {
 namespace {
 
-// Causal depthwise conv over one sequence's rows, continuing from its ring of
+// Causal depthwise conv over each sequence's rows, continuing from its ring of
 // the last K-1 inputs: out[p] = b + sum_{s=0..K-1} in[p - s] * w[K-1-s].
-// Inputs before position 0 are zero.
-void Conv1d(const RecurrentWeights& w, int64_t K, int64_t L, const RowSpan& sp, const float* in,
-            RecurrentState& st, float* out, ThreadPool& pool) {
+// Inputs before position 0 are zero. One parallel pass over channels for the
+// whole batch.
+void Conv1d(const RecurrentWeights& w, int64_t K, int64_t L, int layer, const std::vector<RowSpan>& spans,
+            const float* in, float* out, ThreadPool& pool) {
   const int64_t ring = K - 1;
   pool.ParallelFor(L, 64, [&](int64_t c0, int64_t c1, int) {
-    for (int64_t j = 0; j < sp.n; ++j) {
-      const int64_t pos = sp.pos0 + j;
-      const int64_t t = sp.row0 + j;
-      for (int64_t ch = c0; ch < c1; ++ch) out[t * L + ch] = w.conv_b[ch];
-      for (int64_t back = 0; back < K && back <= pos; ++back) {
-        const float* src = back <= j ? in + (t - back) * L
-                                     : st.conv.data() + ((pos - back) % ring) * L;
-        const float* tap = w.conv_w + (K - 1 - back) * L;
-        for (int64_t ch = c0; ch < c1; ++ch) out[t * L + ch] += src[ch] * tap[ch];
+    for (const RowSpan& sp : spans) {
+      const RecurrentState& st = std::get<RecurrentState>(sp.state->layers[layer]);
+      for (int64_t j = 0; j < sp.n; ++j) {
+        const int64_t pos = sp.pos0 + j;
+        const int64_t t = sp.row0 + j;
+        for (int64_t ch = c0; ch < c1; ++ch) out[t * L + ch] = w.conv_b[ch];
+        for (int64_t back = 0; back < K && back <= pos; ++back) {
+          const float* src = back <= j ? in + (t - back) * L
+                                       : st.conv.data() + ((pos - back) % ring) * L;
+          const float* tap = w.conv_w + (K - 1 - back) * L;
+          for (int64_t ch = c0; ch < c1; ++ch) out[t * L + ch] += src[ch] * tap[ch];
+        }
       }
     }
   });
-  // Keep the last K-1 inputs for the next call.
-  const int64_t keep = sp.n < ring ? sp.n : ring;
-  for (int64_t j = sp.n - keep; j < sp.n; ++j) {
-    const int64_t pos = sp.pos0 + j;
-    std::copy(in + (sp.row0 + j) * L, in + (sp.row0 + j + 1) * L, st.conv.data() + (pos % ring) * L);
+  // Keep each sequence's last K-1 inputs for the next call.
+  for (const RowSpan& sp : spans) {
+    RecurrentState& st = std::get<RecurrentState>(sp.state->layers[layer]);
+    const int64_t keep = sp.n < ring ? sp.n : ring;
+    for (int64_t j = sp.n - keep; j < sp.n; ++j) {
+      const int64_t pos = sp.pos0 + j;
+      std::copy(in + (sp.row0 + j) * L, in + (sp.row0 + j + 1) * L, st.conv.data() + (pos % ring) * L);
+    }
   }
 }
 
 // out[t, h*b + j] = sigmoid(sum_i in[t, h*b + i] * W[h, j, i] + bias[h*b + j])
 void BlockDiagGate(const float* weight, const float* bias, const float* in, int64_t T, int64_t H,
                    int64_t b, float* out, Scratch& s) {
-  const int64_t L = H * b;
-  for (int64_t hd = 0; hd < H; ++hd) {
-    for (int64_t t = 0; t < T; ++t)
-      std::copy(in + t * L + hd * b, in + t * L + (hd + 1) * b, s.head_in.data() + t * b);
-    WeightMatrix m{WeightFormat::F32, b, b, weight + hd * b * b};
-    MatMul(m, s.head_in.data(), T, s.head_out.data(), bias + hd * b, s.pool);
-    for (int64_t t = 0; t < T; ++t)
-      for (int64_t j = 0; j < b; ++j) out[t * L + hd * b + j] = Sigmoid(s.head_out[t * b + j]);
-  }
+  BlockDiagMatMul(weight, in, T, H, b, out, bias, s.head_in.data(), s.head_out.data(), s.pool);
+  s.pool.ParallelFor(T * H * b, 4096, [&](int64_t i0, int64_t i1, int) { SigmoidInPlace(out + i0, i1 - i0); });
 }
 
-// The RG-LRU scan over one sequence's rows; h carried in f32. Writes h into
-// `u` in place (u becomes the layer's recurrent output).
-void RgLruScan(const RecurrentWeights& w, int64_t L, const RowSpan& sp, float* u, const float* gx,
-               const float* ga, RecurrentState& st, ThreadPool& pool) {
+// The RG-LRU scan over each sequence's rows; h carried in f32. Writes h into
+// `u` in place (u becomes the layer's recurrent output). Channels are
+// independent: one parallel pass over them for the whole batch.
+void RgLruScan(const RecurrentWeights& w, int64_t L, int layer, const std::vector<RowSpan>& spans, float* u,
+               const float* gx, const float* ga, ThreadPool& pool) {
   pool.ParallelFor(L, 64, [&](int64_t c0, int64_t c1, int) {
-    for (int64_t j = 0; j < sp.n; ++j) {
-      const bool reset = sp.pos0 + j == 0;
-      const int64_t t = sp.row0 + j;
-      for (int64_t ch = c0; ch < c1; ++ch) {
-        const int64_t i = t * L + ch;
-        const float log_a = w.log_a_scale[ch] * ga[i];
-        const float a = std::exp(log_a);
-        const float a_square = std::exp(2.f * log_a);
-        const float multiplier = reset ? 1.f : std::sqrt(1.f - a_square);
-        const float x = (u[i] * gx[i]) * multiplier;
-        st.h[ch] = (reset ? 0.f : a * st.h[ch]) + x;
-        u[i] = st.h[ch];
+    for (const RowSpan& sp : spans) {
+      float* h = std::get<RecurrentState>(sp.state->layers[layer]).h.data();  // [L]
+      for (int64_t j = 0; j < sp.n; ++j) {
+        const bool reset = sp.pos0 + j == 0;
+        const int64_t t = sp.row0 + j;
+        for (int64_t ch = c0; ch < c1; ++ch) {
+          const int64_t i = t * L + ch;
+          const float log_a = w.log_a_scale[ch] * ga[i];
+          const float a = std::exp(log_a);
+          const float a_square = std::exp(2.f * log_a);
+          const float multiplier = reset ? 1.f : std::sqrt(1.f - a_square);
+          const float x = (u[i] * gx[i]) * multiplier;
+          h[ch] = (reset ? 0.f : a * h[ch]) + x;
+          u[i] = h[ch];
+        }
       }
     }
   });
@@ -88,18 +92,14 @@ void RecurrentBlock(const Config& c, const RecurrentWeights& w, int layer, Scrat
   float* ga = s.wide_d.data();  // [T, L] recurrence gate
 
   MatMul(w.linear_y, s.xn.data(), T, y, w.linear_y_bias, s.pool);
-  s.pool.ParallelFor(T * L, 4096, [&](int64_t i0, int64_t i1, int) {
-    for (int64_t i = i0; i < i1; ++i) y[i] = GeluTanh(y[i]);
-  });
+  s.pool.ParallelFor(T * L, 4096, [&](int64_t i0, int64_t i1, int) { GeluInPlace(y + i0, i1 - i0); });
 
   MatMul(w.linear_x, s.xn.data(), T, gx, w.linear_x_bias, s.pool);  // gx holds x for now
-  for (const RowSpan& sp : s.spans)
-    Conv1d(w, c.conv_width, L, sp, gx, std::get<RecurrentState>(sp.state->layers[layer]), u, s.pool);
+  Conv1d(w, c.conv_width, L, layer, s.spans, gx, u, s.pool);
 
   BlockDiagGate(w.input_gate_w, w.input_gate_b, u, T, c.num_heads, c.lru_block_width(), gx, s);
   BlockDiagGate(w.a_gate_w, w.a_gate_b, u, T, c.num_heads, c.lru_block_width(), ga, s);
-  for (const RowSpan& sp : s.spans)
-    RgLruScan(w, L, sp, u, gx, ga, std::get<RecurrentState>(sp.state->layers[layer]), s.pool);
+  RgLruScan(w, L, layer, s.spans, u, gx, ga, s.pool);
 
   s.pool.ParallelFor(T * L, 4096, [&](int64_t i0, int64_t i1, int) {
     for (int64_t i = i0; i < i1; ++i) u[i] *= y[i];

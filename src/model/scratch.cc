@@ -14,8 +14,8 @@ Scratch::Scratch(const Config& c, int64_t rows, ThreadPool& p) : max_rows(rows),
   wide_b.resize(T * wide);
   wide_c.resize(T * c.lru_width);
   wide_d.resize(T * c.lru_width);
-  head_in.resize(T * c.lru_block_width());
-  head_out.resize(T * c.lru_block_width());
+  head_in.resize(T * c.lru_width);
+  head_out.resize(T * c.lru_width);
   k_rows.resize(T * c.head_dim);
   v_rows.resize(T * c.head_dim);
   rope_cos.resize(T * std::max<int64_t>(1, c.rope_dim() / 2));

@@ -27,6 +27,17 @@ struct RowSpan {
   int64_t pos0;  // absolute position of row0
 };
 
+// The span holding batch row t (spans are in row order and cover [0, T)).
+inline const RowSpan& SpanOfRow(const std::vector<RowSpan>& spans, int64_t t) {
+  size_t lo = 0, hi = spans.size() - 1;
+  while (lo < hi) {
+    const size_t mid = (lo + hi + 1) / 2;
+    if (spans[mid].row0 <= t) lo = mid;
+    else hi = mid - 1;
+  }
+  return spans[lo];
+}
+
 class Scratch {
  public:
   Scratch(const Config& c, int64_t max_rows, ThreadPool& pool);
@@ -42,8 +53,8 @@ class Scratch {
   std::vector<float> wide_b;  // [T, max(L, M, H*h)]
   std::vector<float> wide_c;  // [T, L]
   std::vector<float> wide_d;  // [T, L]
-  std::vector<float> head_in;   // [T, b] one RG-LRU gate block, gathered
-  std::vector<float> head_out;  // [T, b]
+  std::vector<float> head_in;   // [H, T, b] RG-LRU gate inputs, gathered by head
+  std::vector<float> head_out;  // [H, T, b]
   std::vector<float> k_rows;    // [T, h]
   std::vector<float> v_rows;    // [T, h]
   std::vector<float> rope_cos;  // [T, R/2]

@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <map>
 #include <set>
 
 #include "core/dtype.h"
@@ -19,14 +20,8 @@ Weights::~Weights() = default;
 size_t WeightMatrixBytes(const WeightMatrix& m) { return MatrixStorageBytes(m.format, m.rows, m.cols); }
 
 size_t Weights::matrix_bytes_per_token() const {
-  size_t total = WeightMatrixBytes(lm_head);
-  for (const LayerWeights& l : layers) {
-    total += WeightMatrixBytes(l.mlp.gate) + WeightMatrixBytes(l.mlp.up) + WeightMatrixBytes(l.mlp.down);
-    if (auto* r = std::get_if<RecurrentWeights>(&l.temporal))
-      total += WeightMatrixBytes(r->linear_x) + WeightMatrixBytes(r->linear_y) + WeightMatrixBytes(r->linear_out);
-    else if (auto* a = std::get_if<AttentionWeights>(&l.temporal))
-      total += WeightMatrixBytes(a->q) + WeightMatrixBytes(a->k) + WeightMatrixBytes(a->v) + WeightMatrixBytes(a->o);
-  }
+  size_t total = 0;
+  ForEachDecodeMatrix([&](const WeightMatrix& m) { total += WeightMatrixBytes(m); });
   return total;
 }
 
@@ -67,16 +62,23 @@ class WeightsLoader {
                  ShapeString(spec.shape), ")");
         return;
       }
-      const bool packed = packed_ && (spec.role == TensorRole::kMatrix || spec.role == TensorRole::kEmbedding);
-      if (packed) {
-        const size_t want = MatrixStorageBytes(*packed_, spec.shape[0], spec.shape[1]);
-        RG_CHECK(tv->dtype == DType::U8 && tv->shape == std::vector<int64_t>{int64_t(want)}, tv->file,
-                 ": tensor '", spec.name, "' must hold ", WeightFormatName(*packed_), " bytes U8 [", want,
-                 "] for shape ", ShapeString(spec.shape), ", got ", DTypeName(tv->dtype), " ",
-                 ShapeString(tv->shape));
-        *slot.matrix = WeightMatrix{*packed_, spec.shape[0], spec.shape[1], MaybeCopy(*w, *tv)};
-        if (opt_.copy_to_huge_pages) Checkpoint::ReleasePages(*tv);
-        return;
+      if (packed_) {
+        auto declared = tensor_formats_.find(spec.name);
+        const bool listed = declared != tensor_formats_.end();
+        RG_CHECK(!listed || IsMatrixRole(spec.role), tv->file, ": metadata ", kTensorFormatsKey, " lists tensor '",
+                 spec.name, "', which is not a matrix (only matrices are packed)");
+        if (IsMatrixRole(spec.role)) {
+          const WeightFormat fmt = listed ? declared->second : *packed_;
+          const size_t want = MatrixStorageBytes(fmt, spec.shape[0], spec.shape[1]);
+          RG_CHECK(tv->dtype == DType::U8 && tv->shape == std::vector<int64_t>{int64_t(want)}, tv->file,
+                   ": tensor '", spec.name, "' is declared ", WeightFormatName(fmt), " (",
+                   listed ? kTensorFormatsKey : kQuantFormatKey, ") and must hold U8 [", want,
+                   "] bytes for shape ", ShapeString(spec.shape), ", got ", DTypeName(tv->dtype), " ",
+                   ShapeString(tv->shape));
+          *slot.matrix = WeightMatrix{fmt, spec.shape[0], spec.shape[1], MaybeCopy(*w, *tv)};
+          if (opt_.copy_to_huge_pages) Checkpoint::ReleasePages(*tv);
+          return;
+        }
       }
       RG_CHECK(tv->shape == spec.shape, tv->file, ": tensor '", spec.name, "' has shape ",
                ShapeString(tv->shape), " but config.json implies ", ShapeString(spec.shape),
@@ -84,7 +86,7 @@ class WeightsLoader {
                ", head_dim ", c.head_dim, ", vocab ", c.vocab_size, ")");
       RG_CHECK(tv->dtype == DType::F32 || tv->dtype == DType::BF16 || tv->dtype == DType::F16, tv->file,
                ": tensor '", spec.name, "' has dtype ", DTypeName(tv->dtype), "; expected F32, BF16 or F16");
-      if (slot.matrix) *slot.matrix = LoadMatrix(*w, *tv);
+      if (slot.matrix) *slot.matrix = LoadMatrix(*w, *tv, spec.role);
       else *slot.vec = LoadVector(*w, *tv, spec.role);
       if (opt_.copy_to_huge_pages) Checkpoint::ReleasePages(*tv);
     });
@@ -150,7 +152,7 @@ class WeightsLoader {
     return out;
   }
 
-  WeightMatrix LoadMatrix(Weights& w, const TensorView& tv) {
+  WeightMatrix LoadMatrix(Weights& w, const TensorView& tv, TensorRole role) {
     WeightMatrix m;
     m.rows = tv.shape[0];
     m.cols = tv.shape[1];
@@ -165,7 +167,7 @@ class WeightsLoader {
       m.data = MaybeCopy(w, tv);
       return m;
     }
-    m.format = keep ? WeightFormat::F32 : *opt_.matrix_format;
+    m.format = keep ? WeightFormat::F32 : MatrixFormatFor(role, *opt_.matrix_format);
     w.owned_.emplace_back(MatrixStorageBytes(m.format, m.rows, m.cols));
     ConvertMatrix(tv, m.format, w.owned_.back().data(), opt_.pool);
     m.data = w.owned_.back().data();
@@ -173,12 +175,19 @@ class WeightsLoader {
   }
 
   // The packed matrix format of an `rgemma quantize` directory, from the
-  // safetensors metadata; nullopt for plain HF checkpoints.
-  static std::optional<WeightFormat> PackedFormat(const Checkpoint& ckpt) {
+  // safetensors metadata (nullopt for plain HF checkpoints), and into
+  // tensor_formats_ the tensors each file declares in another format
+  // (model/weight_convert.h).
+  std::optional<WeightFormat> PackedFormat(const Checkpoint& ckpt) {
     std::optional<WeightFormat> found;
     for (const auto& f : ckpt.files()) {
       auto it = f->metadata().find(kQuantFormatKey);
-      if (it == f->metadata().end()) continue;
+      auto listed = f->metadata().find(kTensorFormatsKey);
+      if (it == f->metadata().end()) {
+        RG_CHECK(listed == f->metadata().end(), f->path(), ": metadata ", kTensorFormatsKey, " without ",
+                 kQuantFormatKey);
+        continue;
+      }
       auto fmt = ParseWeightFormat(it->second);
       RG_CHECK(fmt && IsQuantizedFormat(*fmt), f->path(), ": metadata ", kQuantFormatKey, " is '", it->second,
                "'; expected q8 or q4");
@@ -188,10 +197,17 @@ class WeightsLoader {
                "'; this rgemma reads version ", kQuantFormatVersion, " (re-run rgemma quantize)");
       RG_CHECK(!found || *found == *fmt, f->path(), ": shards disagree on the packed format");
       found = fmt;
+      if (listed == f->metadata().end()) continue;
+      for (const auto& [name, tf] : ParseTensorFormats(listed->second, f->path())) {
+        RG_CHECK(f->Find(name), f->path(), ": metadata ", kTensorFormatsKey, " lists tensor '", name,
+                 "', which is not in this file");
+        tensor_formats_[name] = tf;
+      }
     }
     return found;
   }
 
+  std::map<std::string, WeightFormat> tensor_formats_;  // declared per-tensor formats of a packed directory
   std::string dir_;
   LoadOptions opt_;
   std::optional<WeightFormat> packed_;

@@ -69,9 +69,12 @@ struct TensorSlot {
 };
 
 struct LoadOptions {
-  // Convert every kMatrix/kEmbedding tensor to this format at load time
-  // (e.g. BF16 or Q8 from an F32 checkpoint). Unset: keep F32/BF16 as stored
-  // (zero-copy), widen F16 to F32.
+  // Convert every kMatrix/kEmbedding tensor at load time to
+  // MatrixFormatFor(role, matrix_format) (model/weight_convert.h; e.g. BF16
+  // or Q8 from an F32 checkpoint; Q4 keeps the embedding / output head at Q8,
+  // exactly as `rgemma quantize --to q4` stores it). Unset: keep F32/BF16 as
+  // stored (zero-copy), widen F16 to F32. Ignored for a directory written by
+  // `rgemma quantize` q8/q4, whose matrices load in their stored formats.
   std::optional<WeightFormat> matrix_format;
   bool advise_huge_pages = true;
   // Copy the matrices out of the file mapping into anonymous memory backed by
@@ -96,8 +99,28 @@ class Weights {
   std::vector<LayerWeights> layers;
   float embed_scale;           // bf16(sqrt(D)), as the reference rounds it
 
-  // Bytes of matrix weights read to produce one token's logits (decode cost).
+  // Bytes of matrix weights read to produce one token's logits (decode
+  // cost): the matrices of ForEachDecodeMatrix.
   size_t matrix_bytes_per_token() const;
+
+  // fn(const WeightMatrix&) for every matrix one token's logits read: the
+  // output head, then each layer's temporal and MLP matrices, the RG-LRU gate
+  // blocks included (as F32 [H*b, b]: decode reads them every token too).
+  template <class Fn>
+  void ForEachDecodeMatrix(Fn&& fn) const {
+    fn(lm_head);
+    const int64_t H = config.num_heads, b = config.lru_block_width();
+    for (const LayerWeights& l : layers) {
+      if (auto* r = std::get_if<RecurrentWeights>(&l.temporal)) {
+        fn(r->linear_x), fn(r->linear_y), fn(r->linear_out);
+        fn(WeightMatrix{WeightFormat::F32, H * b, b, r->input_gate_w});
+        fn(WeightMatrix{WeightFormat::F32, H * b, b, r->a_gate_w});
+      } else if (auto* a = std::get_if<AttentionWeights>(&l.temporal)) {
+        fn(a->q), fn(a->k), fn(a->v), fn(a->o);
+      }
+      fn(l.mlp.gate), fn(l.mlp.up), fn(l.mlp.down);
+    }
+  }
   std::string dir;
 
   ~Weights();

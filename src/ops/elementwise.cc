@@ -11,24 +11,6 @@ void RmsNorm(const float* x, const float* scale, int64_t n, float eps, float* ou
   for (int64_t i = 0; i < n; ++i) out[i] = x[i] * inv * scale[i];
 }
 
-void SoftCap(float* x, int64_t n, float cap) {
-  if (cap == 0.f) return;
-  const float inv = 1.f / cap;
-  for (int64_t i = 0; i < n; ++i) x[i] = std::tanh(x[i] * inv) * cap;
-}
-
-void Softmax(float* x, int64_t n) {
-  float mx = x[0];
-  for (int64_t i = 1; i < n; ++i) mx = std::max(mx, x[i]);
-  float sum = 0.f;
-  for (int64_t i = 0; i < n; ++i) {
-    x[i] = std::exp(x[i] - mx);
-    sum += x[i];
-  }
-  const float inv = 1.f / sum;
-  for (int64_t i = 0; i < n; ++i) x[i] *= inv;
-}
-
 void AddInPlace(float* x, const float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) x[i] += y[i];
 }

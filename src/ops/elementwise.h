@@ -10,19 +10,7 @@ namespace rg {
 // out = x * rsqrt(mean(x^2) + eps) * scale   (scale already holds 1 + w)
 void RmsNorm(const float* x, const float* scale, int64_t n, float eps, float* out);
 
-// GELU, tanh approximation (torch approximate="tanh").
-inline float GeluTanh(float x) {
-  const float kSqrt2OverPi = 0.7978845608028654f;
-  return 0.5f * x * (1.f + std::tanh(kSqrt2OverPi * (x + 0.044715f * x * x * x)));
-}
-
-inline float Sigmoid(float x) { return 1.f / (1.f + std::exp(-x)); }
-
-// x[i] = cap * tanh(x[i] / cap); no-op when cap == 0.
-void SoftCap(float* x, int64_t n, float cap);
-
-// In-place softmax over n entries, in f32 with max subtraction.
-void Softmax(float* x, int64_t n);
+// GELU, sigmoid, soft cap and softmax: ops/activations.h.
 
 // x[i] += y[i]
 void AddInPlace(float* x, const float* y, int64_t n);

@@ -101,43 +101,80 @@ MatMulPrecision GetMatMulPrecision() {
   return MatMulPrecision(g_precision.load(std::memory_order_relaxed));
 }
 
+namespace {
+
+// The kernel one F32/BF16 product runs: the blocked GEMM, or the skinny
+// (few-token) kernel.
+struct Plan {
+  const mm::GemmSpec* gemm = nullptr;
+  mm::SkinnyFn skinny = nullptr;
+  int64_t row_unit = 4;  // rows per piece are a multiple of this
+
+  void Rows(const WeightMatrix& w, int64_t r0, int64_t r1, const float* x, int64_t T, float* y,
+            int64_t ldy, const float* bias) const {
+    if (gemm) mm::GemmRows(*gemm, w.data, w.cols, r0, r1, x, T, y, ldy, bias);
+    else skinny(w.data, w.cols, r0, r1, x, T, y, ldy, bias);
+  }
+};
+
+Plan ChoosePlan(WeightFormat format, int64_t T) {
+  const KernelTable& table = Kernels(ActiveIsa());
+  const mm::FormatKernels* k = format == WeightFormat::F32 ? &table.f32 : &table.bf16;
+  const int64_t override_min_t = g_gemm_min_t.load(std::memory_order_relaxed);
+  const int64_t gemm_min_t = override_min_t > 0 ? override_min_t : k->gemm_min_t;
+  Plan p;
+  p.skinny = k->skinny;
+  if (GetMatMulPrecision() == MatMulPrecision::kFast && k->skinny_fast && T >= k->fast_min_t) {
+    p.skinny = k->skinny_fast;
+  } else if (k->gemm && T >= gemm_min_t) {
+    p.gemm = k->gemm;
+    p.row_unit = k->gemm->mr;
+  }
+  return p;
+}
+
+void FillBias(int64_t rows, int64_t T, float* y, int64_t ldy, const float* bias) {
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t r = 0; r < rows; ++r) y[t * ldy + r] = bias ? bias[r] : 0.f;
+}
+
+}  // namespace
+
 void MatMul(const WeightMatrix& w, const float* x, int64_t T, float* y, const float* bias,
             ThreadPool& pool) {
   if (T <= 0 || w.rows <= 0) return;
-  const KernelTable& table = Kernels(ActiveIsa());
-  const mm::FormatKernels* k = nullptr;
   switch (w.format) {
-    case WeightFormat::F32: k = &table.f32; break;
-    case WeightFormat::BF16: k = &table.bf16; break;
+    case WeightFormat::F32:
+    case WeightFormat::BF16: break;
     case WeightFormat::Q8:
     case WeightFormat::Q4:
       MatMulQuantized(w, x, T, y, bias, pool);
       return;
+    default: Fail("MatMul: unknown weight format ", int(w.format));
   }
-  if (!k) Fail("MatMul: unknown weight format ", int(w.format));
-  if (w.cols <= 0) {  // empty sums: y = bias
-    for (int64_t t = 0; t < T; ++t)
-      for (int64_t r = 0; r < w.rows; ++r) y[t * w.rows + r] = bias ? bias[r] : 0.f;
-    return;
-  }
-  const int64_t override_min_t = g_gemm_min_t.load(std::memory_order_relaxed);
-  const int64_t gemm_min_t = override_min_t > 0 ? override_min_t : k->gemm_min_t;
-  const int64_t macs_per_row = w.cols * T;
-  const mm::GemmSpec* gemm = nullptr;
-  mm::SkinnyFn skinny = k->skinny;
-  if (GetMatMulPrecision() == MatMulPrecision::kFast && k->skinny_fast && T >= k->fast_min_t)
-    skinny = k->skinny_fast;
-  else if (k->gemm && T >= gemm_min_t)
-    gemm = k->gemm;
-  if (gemm) {
-    pool.ParallelFor(w.rows, Grain(gemm->mr, macs_per_row), [&](int64_t r0, int64_t r1, int) {
-      mm::GemmRows(*gemm, w.data, w.cols, r0, r1, x, T, y, w.rows, bias);
-    });
-  } else {
-    pool.ParallelFor(w.rows, Grain(4, macs_per_row), [&](int64_t r0, int64_t r1, int) {
-      skinny(w.data, w.cols, r0, r1, x, T, y, w.rows, bias);
-    });
-  }
+  if (w.cols <= 0) return FillBias(w.rows, T, y, w.rows, bias);  // empty sums: y = bias
+  const Plan plan = ChoosePlan(w.format, T);
+  pool.ParallelFor(w.rows, Grain(plan.row_unit, w.cols * T), [&](int64_t r0, int64_t r1, int) {
+    plan.Rows(w, r0, r1, x, T, y, w.rows, bias);
+  });
+}
+
+void BlockDiagMatMul(const float* w, const float* x, int64_t T, int64_t H, int64_t b, float* y,
+                     const float* bias, float* x_heads, float* y_heads, ThreadPool& pool) {
+  if (T <= 0 || H <= 0 || b <= 0) return;
+  const int64_t L = H * b;
+  const Plan plan = ChoosePlan(WeightFormat::F32, T);
+  // Whole heads per thread: one hand-off for all H products.
+  pool.ParallelFor(H, 1, [&](int64_t h0, int64_t h1, int) {
+    for (int64_t hd = h0; hd < h1; ++hd) {
+      float* xh = x_heads + hd * T * b;  // [T, b]
+      float* yh = y_heads + hd * T * b;  // [T, b]
+      for (int64_t t = 0; t < T; ++t) std::copy(x + t * L + hd * b, x + t * L + (hd + 1) * b, xh + t * b);
+      const WeightMatrix m{WeightFormat::F32, b, b, w + hd * b * b};
+      plan.Rows(m, 0, b, xh, T, yh, b, bias ? bias + hd * b : nullptr);
+      for (int64_t t = 0; t < T; ++t) std::copy(yh + t * b, yh + (t + 1) * b, y + t * L + hd * b);
+    }
+  });
 }
 
 }  // namespace rg

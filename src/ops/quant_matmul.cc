@@ -220,7 +220,7 @@ void MatMulQuantizedIsa(QuantIsa isa, const WeightMatrix& w, const float* x, int
   }
 
   const bool avx512 = isa == QuantIsa::Avx512;
-  const int nt = avx512 ? kNtAvx512 : kNtAvx2;
+  const int nt = !avx512 ? kNtAvx2 : w.format == WeightFormat::Q4 ? kNtAvx512Q4 : kNtAvx512;
   auto quantize = avx512 ? QuantizeActsAvx512 : QuantizeActsAvx2;
   auto kernel = avx512 ? QuantMatMulAvx512 : QuantMatMulAvx2;
   uint8_t* acts = Scratch(ActBytes(T, nb, nt));

@@ -129,7 +129,7 @@ RG_TARGET_AVX512 void Micro(const uint8_t* wg, int64_t nb, const uint8_t* tile, 
 template <bool Q4>
 RG_TARGET_AVX512 void MicroN(int n, const uint8_t* wg, int64_t nb, const uint8_t* tile, float* y,
                              int64_t rows, int64_t r0, __mmask16 rmask, const float* bias) {
-  static_assert(kNtAvx512 == 8, "update the switch");
+  static_assert(kNtAvx512 == 12, "update the switch");
   switch (n) {
     case 1: return Micro<1, Q4>(wg, nb, tile, y, rows, r0, rmask, bias);
     case 2: return Micro<2, Q4>(wg, nb, tile, y, rows, r0, rmask, bias);
@@ -139,6 +139,10 @@ RG_TARGET_AVX512 void MicroN(int n, const uint8_t* wg, int64_t nb, const uint8_t
     case 6: return Micro<6, Q4>(wg, nb, tile, y, rows, r0, rmask, bias);
     case 7: return Micro<7, Q4>(wg, nb, tile, y, rows, r0, rmask, bias);
     case 8: return Micro<8, Q4>(wg, nb, tile, y, rows, r0, rmask, bias);
+    case 9: return Micro<9, Q4>(wg, nb, tile, y, rows, r0, rmask, bias);
+    case 10: return Micro<10, Q4>(wg, nb, tile, y, rows, r0, rmask, bias);
+    case 11: return Micro<11, Q4>(wg, nb, tile, y, rows, r0, rmask, bias);
+    case 12: return Micro<12, Q4>(wg, nb, tile, y, rows, r0, rmask, bias);
   }
 }
 

@@ -298,3 +298,46 @@ TEST(MatMulSettings, PrecisionDefaultsToExact) {
 
 }  // namespace
 }  // namespace rg
+
+namespace rg {
+namespace {
+
+// BlockDiagMatMul against MatMulScalar run on each head's block alone, at
+// every ISA level, for decode (T=1), skinny and GEMM token counts.
+TEST(BlockDiagMatMul, EqualsPerHeadScalarProducts) {
+  std::mt19937 rng(11);
+  std::normal_distribution<float> g;
+  for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512}) {
+    if (int(isa) > int(HardwareIsa())) continue;
+    ForceIsaForTesting(isa);
+    for (int threads : {1, 2, 3}) {
+      ThreadPool pool(threads);
+      for (auto [H, b] : {std::pair<int64_t, int64_t>{1, 7}, {3, 17}, {5, 32}}) {
+        for (int64_t T : {1, 3, 40}) {
+          const int64_t L = H * b;
+          std::vector<float> w(H * b * b), x(T * L), bias(L), y(T * L), want(T * L), xh(T * L), yh(T * L);
+          for (float& v : w) v = g(rng);
+          for (float& v : x) v = g(rng);
+          for (float& v : bias) v = g(rng);
+          BlockDiagMatMul(w.data(), x.data(), T, H, b, y.data(), bias.data(), xh.data(), yh.data(), pool);
+          for (int64_t hd = 0; hd < H; ++hd) {
+            std::vector<float> xs(T * b), ys(T * b);
+            for (int64_t t = 0; t < T; ++t)
+              for (int64_t i = 0; i < b; ++i) xs[t * b + i] = x[t * L + hd * b + i];
+            MatMulScalar({WeightFormat::F32, b, b, w.data() + hd * b * b}, xs.data(), T, ys.data(),
+                         bias.data() + hd * b);
+            for (int64_t t = 0; t < T; ++t)
+              for (int64_t j = 0; j < b; ++j) want[t * L + hd * b + j] = ys[t * b + j];
+          }
+          for (int64_t i = 0; i < T * L; ++i)
+            ASSERT_NEAR(y[i], want[i], 1e-4f * (1 + std::fabs(want[i])))
+                << IsaName(isa) << " threads=" << threads << " H=" << H << " b=" << b << " T=" << T;
+        }
+      }
+    }
+  }
+  ForceIsaForTesting(std::nullopt);
+}
+
+}  // namespace
+}  // namespace rg

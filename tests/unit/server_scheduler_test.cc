@@ -471,7 +471,9 @@ TEST_F(SchedulerTest, LongPromptIsChunkedAndDoesNotStallDecoding) {
   o.prefill_chunk = 4;
   Scheduler s(weights_, pool_, o);
   Collector c(2);
-  ASSERT_EQ(s.Submit({c.Wire(Greedy(prompt_, 200), 0)}, nullptr), Scheduler::Admission::kAccepted);
+  // A is long enough to still be decoding while B's 21 prefill steps run.
+  constexpr size_t kLenA = 5000;
+  ASSERT_EQ(s.Submit({c.Wire(Greedy(prompt_, kLenA), 0)}, nullptr), Scheduler::Admission::kAccepted);
   ASSERT_TRUE(c.WaitTokens(0, 1));
   std::vector<int32_t> long_prompt = {2};
   for (int i = 0; i < 80; ++i) long_prompt.push_back(3 + (i * 37) % 500);
@@ -485,6 +487,7 @@ TEST_F(SchedulerTest, LongPromptIsChunkedAndDoesNotStallDecoding) {
     return inner(id, lp);
   };
   const size_t a_before = c.Get(0).tokens.size();
+  ASSERT_LT(a_before + 81 / 4, kLenA) << "A finished too early for this test to mean anything";
   ASSERT_EQ(s.Submit({std::move(b)}, nullptr), Scheduler::Admission::kAccepted);
   ASSERT_TRUE(c.WaitTokens(1, 1));
   // 81 prompt tokens at <= 4 per step: the first sequence decoded meanwhile.
