@@ -17,7 +17,7 @@ namespace {
 struct ForwardArgs {
   std::string model, tokens, out, mode = "prefill";
   int threads = 0;
-  int64_t chunk = 256;
+  int64_t chunk = kDefaultPrefillChunk;
 };
 
 void RunForward(const ForwardArgs& a) {

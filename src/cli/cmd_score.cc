@@ -153,7 +153,7 @@ void RunScore(const ScoreArgs& a) {
   }
 
   constexpr int64_t kChunk = 32;
-  Session session(weights, pool, 256);
+  Session session(weights, pool);
   State snapshot(c);
   std::vector<float> ctx_logits(static_cast<size_t>(V)), rows(static_cast<size_t>(kChunk * V));
   size_t n = 0, correct = 0, correct_norm = 0;

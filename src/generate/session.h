@@ -12,11 +12,17 @@
 
 namespace rg {
 
+// Prompt rows per Forward call by default. Measured on the 2B q8 model, 512-
+// token prompt (docs/PERFORMANCE.md): 128 rows 145 tok/s, 256 rows 138, 512
+// rows 132 — beyond ~128 rows the [T, 7680] MLP activations fall out of the
+// caches between the GEMMs and the elementwise passes.
+inline constexpr int64_t kDefaultPrefillChunk = 128;
+
 class Session {
  public:
   // max_rows bounds the rows of one Forward call (prefill chunk size); it
   // sizes the scratch, so memory does not depend on prompt length.
-  Session(std::shared_ptr<const Weights> weights, ThreadPool& pool, int64_t max_rows = 256);
+  Session(std::shared_ptr<const Weights> weights, ThreadPool& pool, int64_t max_rows = kDefaultPrefillChunk);
 
   // Feeds tokens (any number, in chunks) and returns the logits after the last
   // one [V]. The returned pointer is valid until the next call.

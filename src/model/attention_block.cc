@@ -5,47 +5,63 @@
 //   out = o_proj(concat_heads(softmax(q k / sqrt(h)) v))
 // Keys of earlier calls come from the state's KV ring (slot = pos % W); keys
 // of this call come from its own rows.
+#include <algorithm>
 #include <cmath>
 
 #include "model/blocks.h"
 #include "ops/activations.h"
 #include "ops/elementwise.h"
 #include "ops/matmul.h"
-#include "ops/vector_ops.h"
 
 namespace rg {
 namespace {
 
-// Every (row, head) of the batch in one parallel pass; each row attends to
-// its own sequence's keys only.
-void Attend(const Config& c, int layer, const float* q, Scratch& s, float* out, int64_t T) {
+// Rows of a sequence attend in blocks of s.attn_rows: the keys visible to a
+// block (positions first-W .. last) are gathered in position order, and the
+// block's scores and weighted sums are two f32 matrix products over them
+// (all heads share the one key/value head):
+//   S = Q_blk [rows*H, h] . K_win^T      -> [rows*H, n]
+//   P = softmax over each row's own window (zero outside it)
+//   O = P . V_win                        -> [rows*H, h]
+// Keys outside a row's window cost wasted multiply-adds (at most the block's
+// own triangle, attn_rows of W + attn_rows), but the products run at GEMM speed.
+void AttendSequence(const Config& c, const RowSpan& sp, const float* q, const AttentionState& st,
+                    Scratch& s, float* out) {
   const int64_t H = c.num_heads, h = c.head_dim, W = c.attention_window, Dq = H * h;
   const float scale = 1.f / std::sqrt(float(h));
-  s.pool.ParallelFor(T * H, 1, [&](int64_t i0, int64_t i1, int thread) {
-    float* probs = s.scores.data() + thread * (W + 1);  // [W + 1]
-    for (int64_t i = i0; i < i1; ++i) {
-      const int64_t t = i / H, head = i % H;
-      const RowSpan& sp = SpanOfRow(s.spans, t);
-      const AttentionState& st = std::get<AttentionState>(sp.state->layers[layer]);
-      const int64_t pos = sp.pos0 + (t - sp.row0);
-      const int64_t first = pos - W > 0 ? pos - W : 0;  // oldest visible key position
-      const float* qv = q + t * Dq + head * h;
-      auto key_row = [&](int64_t kpos, const float* rows, const std::vector<float>& ring) {
-        return kpos >= sp.pos0 ? rows + (sp.row0 + kpos - sp.pos0) * h : ring.data() + (kpos % W) * h;
-      };
-      const int64_t n_keys = pos - first + 1;
-      for (int64_t kk = 0; kk < n_keys; ++kk) {
-        const float* kv = key_row(first + kk, s.k_rows.data(), st.k);
-        probs[kk] = Dot(qv, kv, h) * scale;
+  for (int64_t j0 = 0; j0 < sp.n; j0 += s.attn_rows) {
+    const int64_t j1 = std::min(sp.n, j0 + s.attn_rows), rows = j1 - j0;
+    const int64_t p_lo = std::max<int64_t>(0, sp.pos0 + j0 - W), p_hi = sp.pos0 + j1 - 1;
+    const int64_t n = p_hi - p_lo + 1;  // keys of the block, <= W + attn_rows
+    float* k_win = s.k_win.data();      // [n, h]
+    float* vt_win = s.vt_win.data();    // [h, n]
+    s.pool.ParallelFor(n, 64, [&](int64_t k0, int64_t k1, int) {
+      for (int64_t k = k0; k < k1; ++k) {
+        const int64_t p = p_lo + k;
+        const bool own = p >= sp.pos0;  // this call's row, else the ring (slot = p % W)
+        const float* kr = own ? s.k_rows.data() + (sp.row0 + p - sp.pos0) * h : st.k.data() + (p % W) * h;
+        const float* vr = own ? s.v_rows.data() + (sp.row0 + p - sp.pos0) * h : st.v.data() + (p % W) * h;
+        std::copy(kr, kr + h, k_win + k * h);
+        for (int64_t d = 0; d < h; ++d) vt_win[d * n + k] = vr[d];
       }
-      Softmax(probs, n_keys);
-      float* o = out + t * Dq + head * h;
-      for (int64_t d = 0; d < h; ++d) o[d] = 0.f;
-      for (int64_t kk = 0; kk < n_keys; ++kk) {
-        Axpy(probs[kk], key_row(first + kk, s.v_rows.data(), st.v), o, h);
+    });
+    float* scores = s.attn_scores.data();  // [rows*H, n]
+    const float* q_blk = q + (sp.row0 + j0) * Dq;  // [rows*H, h]
+    MatMul(WeightMatrix{WeightFormat::F32, n, h, k_win}, q_blk, rows * H, scores, nullptr, s.pool);
+    s.pool.ParallelFor(rows * H, 1, [&](int64_t i0, int64_t i1, int) {
+      for (int64_t i = i0; i < i1; ++i) {
+        const int64_t pos = sp.pos0 + j0 + i / H;
+        const int64_t lo = std::max<int64_t>(0, pos - W) - p_lo, hi = pos - p_lo;  // [lo, hi] visible
+        float* row = scores + i * n;
+        for (int64_t k = lo; k <= hi; ++k) row[k] *= scale;
+        Softmax(row + lo, hi - lo + 1);
+        std::fill(row, row + lo, 0.f);
+        std::fill(row + hi + 1, row + n, 0.f);
       }
-    }
-  });
+    });
+    MatMul(WeightMatrix{WeightFormat::F32, h, n, vt_win}, scores, rows * H, out + (sp.row0 + j0) * Dq, nullptr,
+           s.pool);
+  }
 }
 
 // Keep each sequence's last W keys/values for later calls (after Attend: the
@@ -84,7 +100,8 @@ void AttentionBlock(const Config& c, const AttentionWeights& w, int layer, Scrat
       RopeApply(s.k_rows.data() + t * h, R, cos, sin);
     }
   });
-  Attend(c, layer, q, s, out, T);
+  for (const RowSpan& sp : s.spans)
+    AttendSequence(c, sp, q, std::get<AttentionState>(sp.state->layers[layer]), s, out);
   UpdateKvRings(c, layer, s);
   MatMul(w.o, out, T, s.branch.data(), w.o_bias, s.pool);
 }

@@ -11,6 +11,7 @@
 #include "model/blocks.h"
 #include "ops/activations.h"
 #include "ops/matmul.h"
+#include "ops/recurrence.h"
 
 namespace rg {
 namespace {
@@ -65,18 +66,9 @@ void RgLruScan(const RecurrentWeights& w, int64_t L, int layer, const std::vecto
     for (const RowSpan& sp : spans) {
       float* h = std::get<RecurrentState>(sp.state->layers[layer]).h.data();  // [L]
       for (int64_t j = 0; j < sp.n; ++j) {
-        const bool reset = sp.pos0 + j == 0;
         const int64_t t = sp.row0 + j;
-        for (int64_t ch = c0; ch < c1; ++ch) {
-          const int64_t i = t * L + ch;
-          const float log_a = w.log_a_scale[ch] * ga[i];
-          const float a = std::exp(log_a);
-          const float a_square = std::exp(2.f * log_a);
-          const float multiplier = reset ? 1.f : std::sqrt(1.f - a_square);
-          const float x = (u[i] * gx[i]) * multiplier;
-          h[ch] = (reset ? 0.f : a * h[ch]) + x;
-          u[i] = h[ch];
-        }
+        GatedRecurrenceStep(w.log_a_scale + c0, ga + t * L + c0, gx + t * L + c0, u + t * L + c0, h + c0,
+                            c1 - c0, sp.pos0 + j == 0);
       }
     }
   });

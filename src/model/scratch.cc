@@ -20,7 +20,13 @@ Scratch::Scratch(const Config& c, int64_t rows, ThreadPool& p) : max_rows(rows),
   v_rows.resize(T * c.head_dim);
   rope_cos.resize(T * std::max<int64_t>(1, c.rope_dim() / 2));
   rope_sin.resize(T * std::max<int64_t>(1, c.rope_dim() / 2));
-  scores.resize(size_t(pool.size()) * size_t(c.attention_window + 1));
+  // 64 query rows per attention block: large enough for GEMM speed, small
+  // enough that the scores stay a few MiB at the 2048-token window.
+  attn_rows = std::min<int64_t>(64, std::max<int64_t>(1, rows));
+  const size_t keys = size_t(c.attention_window + attn_rows);
+  k_win.resize(keys * c.head_dim);
+  vt_win.resize(keys * c.head_dim);
+  attn_scores.resize(size_t(attn_rows * c.num_heads) * keys);
   selected.resize(T * c.width);
   spans.reserve(T);
 }

@@ -59,7 +59,10 @@ class Scratch {
   std::vector<float> v_rows;    // [T, h]
   std::vector<float> rope_cos;  // [T, R/2]
   std::vector<float> rope_sin;  // [T, R/2]
-  std::vector<float> scores;    // [threads, W + 1] attention probabilities
+  int64_t attn_rows;            // rows per attention block (model/attention_block.cc)
+  std::vector<float> k_win;     // [W + attn_rows, h] keys visible to a block, by position
+  std::vector<float> vt_win;    // [h, W + attn_rows] their values, transposed
+  std::vector<float> attn_scores;  // [attn_rows * H, W + attn_rows] scores, then probabilities
   std::vector<float> selected;  // [T, D] final-normed rows that need logits
   std::vector<RowSpan> spans;   // one per sequence in the batch
 };

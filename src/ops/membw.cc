@@ -15,6 +15,7 @@
 #include <new>
 
 #include "ops/cpu_features.h"
+#include "ops/quant_matmul.h"
 
 #include <immintrin.h>
 
@@ -123,6 +124,32 @@ __attribute__((target("avx2,fma"))) void FmaAvx2(int64_t iters) {
 }
 #undef RG_FMA12
 
+// int8 peak: 12 independent vpdpbusd chains (64 multiply-adds each).
+__attribute__((target("avx512f,avx512vnni"))) void VnniAvx512(int64_t iters) {
+  __asm__ volatile(
+      "vpxord %%zmm14, %%zmm14, %%zmm14\n\t"
+      "vpxord %%zmm15, %%zmm15, %%zmm15\n\t"
+      "1:\n\t"
+      "vpdpbusd %%zmm14, %%zmm15, %%zmm0\n\t"
+      "vpdpbusd %%zmm14, %%zmm15, %%zmm1\n\t"
+      "vpdpbusd %%zmm14, %%zmm15, %%zmm2\n\t"
+      "vpdpbusd %%zmm14, %%zmm15, %%zmm3\n\t"
+      "vpdpbusd %%zmm14, %%zmm15, %%zmm4\n\t"
+      "vpdpbusd %%zmm14, %%zmm15, %%zmm5\n\t"
+      "vpdpbusd %%zmm14, %%zmm15, %%zmm6\n\t"
+      "vpdpbusd %%zmm14, %%zmm15, %%zmm7\n\t"
+      "vpdpbusd %%zmm14, %%zmm15, %%zmm8\n\t"
+      "vpdpbusd %%zmm14, %%zmm15, %%zmm9\n\t"
+      "vpdpbusd %%zmm14, %%zmm15, %%zmm10\n\t"
+      "vpdpbusd %%zmm14, %%zmm15, %%zmm11\n\t"
+      "dec %0\n\t"
+      "jnz 1b\n\t"
+      : "+r"(iters)
+      :
+      : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10",
+        "xmm11", "xmm14", "xmm15", "cc");
+}
+
 void FmaScalar(int64_t iters) {
   float a0 = 0, a1 = 1, a2 = 2, a3 = 3, a4 = 4, a5 = 5, a6 = 6, a7 = 7;
   for (int64_t it = 0; it < iters; ++it) {
@@ -205,6 +232,21 @@ double MeasurePeakGflops(ThreadPool& pool, double* cpu_gflops) {
     best_cpu = std::max(best_cpu, flop / (cpu / n) * 1e-9);
   }
   if (cpu_gflops) *cpu_gflops = best_cpu;
+  return best;
+}
+
+double MeasurePeakInt8Gops(ThreadPool& pool) {
+  if (QuantBestIsa() != QuantIsa::Avx512) return 0;
+  const int n = pool.size();
+  double best = 0;
+  for (int rep = 0; rep < 10; ++rep) {
+    const auto t0 = Clock::now();
+    pool.ParallelFor(n, 1, [&](int64_t b, int64_t e, int) {
+      for (int64_t w = b; w < e; ++w) VnniAvx512(kFmaIters);
+    });
+    const double s = Seconds(t0, Clock::now());
+    best = std::max(best, double(n) * kFmaIters * 12 * 64 * 2 / s * 1e-9);
+  }
   return best;
 }
 

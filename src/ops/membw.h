@@ -24,4 +24,9 @@ double StreamingReadSeconds(ThreadPool& pool, const void* data, size_t bytes);
 // times the pool size (the peak the pool would reach on otherwise idle cores).
 double MeasurePeakGflops(ThreadPool& pool, double* cpu_gflops = nullptr);
 
+// Best of a few timed runs of independent AVX-512 VNNI vpdpbusd (int8 dot
+// products, 2 ops per multiply-add) on every thread; 0 when the CPU has no
+// VNNI (the int8 kernels then run AVX2 or scalar code).
+double MeasurePeakInt8Gops(ThreadPool& pool);
+
 }  // namespace rg

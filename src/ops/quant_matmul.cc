@@ -220,7 +220,12 @@ void MatMulQuantizedIsa(QuantIsa isa, const WeightMatrix& w, const float* x, int
   }
 
   const bool avx512 = isa == QuantIsa::Avx512;
-  const int nt = !avx512 ? kNtAvx2 : w.format == WeightFormat::Q4 ? kNtAvx512Q4 : kNtAvx512;
+  // Token tile: at most the kernel's register tile, balanced so that no tile
+  // is much smaller than the others (T = 16 runs as 8 + 8, not 12 + 4: a
+  // short tile pays the per-block weight loads for few products).
+  const int nt_max = !avx512 ? kNtAvx2 : w.format == WeightFormat::Q4 ? kNtAvx512Q4 : kNtAvx512;
+  const int64_t n_tiles = (T + nt_max - 1) / nt_max;
+  const int nt = int((T + n_tiles - 1) / n_tiles);
   auto quantize = avx512 ? QuantizeActsAvx512 : QuantizeActsAvx2;
   auto kernel = avx512 ? QuantMatMulAvx512 : QuantMatMulAvx2;
   uint8_t* acts = Scratch(ActBytes(T, nb, nt));
