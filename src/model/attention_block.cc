@@ -85,9 +85,8 @@ void AttentionBlock(const Config& c, const AttentionWeights& w, int layer, Scrat
   const int64_t H = c.num_heads, h = c.head_dim, R = c.rope_dim(), Dq = H * h;
   float* q = s.wide_a.data();    // [T, H*h]
   float* out = s.wide_b.data();  // [T, H*h]
-  MatMul(w.q, s.xn.data(), T, q, nullptr, s.pool);
-  MatMul(w.k, s.xn.data(), T, s.k_rows.data(), nullptr, s.pool);
-  MatMul(w.v, s.xn.data(), T, s.v_rows.data(), nullptr, s.pool);
+  const MatMulTarget qkv[] = {{&w.q, q, nullptr}, {&w.k, s.k_rows.data(), nullptr}, {&w.v, s.v_rows.data(), nullptr}};
+  MatMulShared(qkv, s.xn.data(), T, s.pool);
 
   // RoPE at each row's absolute position.
   s.pool.ParallelFor(T, 1, [&](int64_t t0, int64_t t1, int) {

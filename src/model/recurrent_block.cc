@@ -83,10 +83,11 @@ void RecurrentBlock(const Config& c, const RecurrentWeights& w, int layer, Scrat
   float* gx = s.wide_c.data();  // [T, L] input gate
   float* ga = s.wide_d.data();  // [T, L] recurrence gate
 
-  MatMul(w.linear_y, s.xn.data(), T, y, w.linear_y_bias, s.pool);
+  // gx holds linear_x's output until the gates are computed.
+  const MatMulTarget y_x[] = {{&w.linear_y, y, w.linear_y_bias}, {&w.linear_x, gx, w.linear_x_bias}};
+  MatMulShared(y_x, s.xn.data(), T, s.pool);
   s.pool.ParallelFor(T * L, 4096, [&](int64_t i0, int64_t i1, int) { GeluInPlace(y + i0, i1 - i0); });
 
-  MatMul(w.linear_x, s.xn.data(), T, gx, w.linear_x_bias, s.pool);  // gx holds x for now
   Conv1d(w, c.conv_width, L, layer, s.spans, gx, u, s.pool);
 
   BlockDiagGate(w.input_gate_w, w.input_gate_b, u, T, c.num_heads, c.lru_block_width(), gx, s);

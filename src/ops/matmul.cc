@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "ops/cpu_features.h"
 #include "ops/matmul_kernels.h"
+#include "ops/quant.h"
 #include "ops/quant_matmul.h"
 
 namespace rg {
@@ -157,6 +158,14 @@ void MatMul(const WeightMatrix& w, const float* x, int64_t T, float* y, const fl
   pool.ParallelFor(w.rows, Grain(plan.row_unit, w.cols * T), [&](int64_t r0, int64_t r1, int) {
     plan.Rows(w, r0, r1, x, T, y, w.rows, bias);
   });
+}
+
+void MatMulShared(std::span<const MatMulTarget> targets, const float* x, int64_t T, ThreadPool& pool) {
+  bool shared = !targets.empty() && T > 0 && IsQuantizedFormat(targets[0].w->format);
+  for (const MatMulTarget& tg : targets)
+    shared = shared && tg.w->format == targets[0].w->format && tg.w->cols == targets[0].w->cols && tg.w->rows > 0;
+  if (shared) return MatMulQuantizedShared(targets, x, T, pool);
+  for (const MatMulTarget& tg : targets) MatMul(*tg.w, x, T, tg.y, tg.bias, pool);
 }
 
 void BlockDiagMatMul(const float* w, const float* x, int64_t T, int64_t H, int64_t b, float* y,

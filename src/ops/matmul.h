@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 
 #include "core/threads.h"
 #include "ops/weight_matrix.h"
@@ -32,6 +33,12 @@ MatMulPrecision GetMatMulPrecision();
 // scratch buffers are created by the first call that needs them and reused).
 void MatMul(const WeightMatrix& w, const float* x, int64_t T, float* y, const float* bias,
             ThreadPool& pool);
+
+// Several products of the same x (an MLP's gate and up; q, k and v): for
+// Q8/Q4 matrices of one format and width, x is quantized once and all rows
+// go to the pool in one hand-off; otherwise one MatMul each. Equal to
+// separate MatMul calls.
+void MatMulShared(std::span<const MatMulTarget> targets, const float* x, int64_t T, ThreadPool& pool);
 
 // Block-diagonal product with H square F32 blocks (the RG-LRU gates):
 //   y[t, h*b + j] = sum_i W[h, j, i] * x[t, h*b + i] + bias[h*b + j]

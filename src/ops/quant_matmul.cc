@@ -183,6 +183,45 @@ uint8_t* Scratch(size_t bytes) {
 // fork/join round).
 constexpr int64_t kInlineActElems = 32 * 1024;
 
+// The SIMD path for products sharing x (same format and cols): quantize x
+// once, then one hand-off over the row groups of all the products.
+void RunSimd(QuantIsa isa, std::span<const MatMulTarget> targets, const float* x, int64_t T,
+             ThreadPool& pool) {
+  const WeightMatrix& w0 = *targets[0].w;
+  const int64_t nb = QuantBlocksPerRow(w0.cols);
+  const bool avx512 = isa == QuantIsa::Avx512;
+  // Token tile: at most the kernel's register tile, balanced so that no tile
+  // is much smaller than the others (T = 16 runs as 8 + 8, not 12 + 4: a
+  // short tile pays the per-block weight loads for few products).
+  const int nt_max = !avx512 ? kNtAvx2 : w0.format == WeightFormat::Q4 ? kNtAvx512Q4 : kNtAvx512;
+  const int64_t n_tiles = (T + nt_max - 1) / nt_max;
+  const int nt = int((T + n_tiles - 1) / n_tiles);
+  auto quantize = avx512 ? QuantizeActsAvx512 : QuantizeActsAvx2;
+  auto kernel = avx512 ? QuantMatMulAvx512 : QuantMatMulAvx2;
+  uint8_t* acts = Scratch(ActBytes(T, nb, nt));
+  const int64_t tiles = (T + nt - 1) / nt;
+  if (T * w0.cols <= kInlineActElems) quantize(x, w0.cols, nb, T, nt, 0, tiles, acts);
+  else
+    pool.ParallelFor(tiles, 1, [&](int64_t k0, int64_t k1, int) {
+      quantize(x, w0.cols, nb, T, nt, k0, k1, acts);
+    });
+  // Row groups of all products, end to end: product i owns [first[i], first[i+1]).
+  constexpr size_t kMaxTargets = 8;
+  RG_CHECK(targets.size() <= kMaxTargets, "MatMulQuantizedShared: at most ", kMaxTargets, " products");
+  int64_t first[kMaxTargets + 1] = {0};
+  for (size_t i = 0; i < targets.size(); ++i) first[i + 1] = first[i] + QuantRowGroups(targets[i].w->rows);
+  pool.ParallelFor(first[targets.size()], 1, [&](int64_t g0, int64_t g1, int) {
+    for (size_t i = 0; i < targets.size(); ++i) {
+      const int64_t lo = std::max(g0, first[i]), hi = std::min(g1, first[i + 1]);
+      if (lo >= hi) continue;
+      const WeightMatrix& w = *targets[i].w;
+      const QuantKernelArgs args{w.format, static_cast<const uint8_t*>(w.data), w.rows, w.cols, nb, T,
+                                 acts, nt, targets[i].y, targets[i].bias};
+      kernel(args, lo - first[i], hi - first[i]);
+    }
+  });
+}
+
 }  // namespace
 
 void MatMulQuantizedScalar(const WeightMatrix& w, const float* x, int64_t T, float* y,
@@ -219,25 +258,25 @@ void MatMulQuantizedIsa(QuantIsa isa, const WeightMatrix& w, const float* x, int
     return;
   }
 
-  const bool avx512 = isa == QuantIsa::Avx512;
-  // Token tile: at most the kernel's register tile, balanced so that no tile
-  // is much smaller than the others (T = 16 runs as 8 + 8, not 12 + 4: a
-  // short tile pays the per-block weight loads for few products).
-  const int nt_max = !avx512 ? kNtAvx2 : w.format == WeightFormat::Q4 ? kNtAvx512Q4 : kNtAvx512;
-  const int64_t n_tiles = (T + nt_max - 1) / nt_max;
-  const int nt = int((T + n_tiles - 1) / n_tiles);
-  auto quantize = avx512 ? QuantizeActsAvx512 : QuantizeActsAvx2;
-  auto kernel = avx512 ? QuantMatMulAvx512 : QuantMatMulAvx2;
-  uint8_t* acts = Scratch(ActBytes(T, nb, nt));
-  const int64_t tiles = (T + nt - 1) / nt;
-  if (inline_acts) quantize(x, w.cols, nb, T, nt, 0, tiles, acts);
-  else
-    pool.ParallelFor(tiles, 1, [&](int64_t k0, int64_t k1, int) {
-      quantize(x, w.cols, nb, T, nt, k0, k1, acts);
-    });
-  const QuantKernelArgs args{w.format, static_cast<const uint8_t*>(w.data), w.rows, w.cols, nb, T,
-                             acts, nt, y, bias};
-  pool.ParallelFor(ng, 1, [&](int64_t g0, int64_t g1, int) { kernel(args, g0, g1); });
+  const MatMulTarget target{&w, y, bias};
+  RunSimd(isa, std::span<const MatMulTarget>(&target, 1), x, T, pool);
+}
+
+void MatMulQuantizedShared(std::span<const MatMulTarget> targets, const float* x, int64_t T,
+                           ThreadPool& pool) {
+  if (targets.empty() || T == 0) return;
+  const WeightMatrix& w0 = *targets[0].w;
+  for (const MatMulTarget& tg : targets) {
+    CheckArgs("MatMulQuantizedShared", *tg.w, T);
+    RG_CHECK(tg.w->format == w0.format && tg.w->cols == w0.cols,
+             "MatMulQuantizedShared: products must share the format and column count");
+  }
+  const QuantIsa isa = QuantBestIsa();
+  if (isa == QuantIsa::Scalar) {
+    for (const MatMulTarget& tg : targets) MatMulQuantizedIsa(isa, *tg.w, x, T, tg.y, tg.bias, pool);
+    return;
+  }
+  RunSimd(isa, targets, x, T, pool);
 }
 
 void MatMulQuantized(const WeightMatrix& w, const float* x, int64_t T, float* y, const float* bias,

@@ -22,6 +22,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 
 #include "core/threads.h"
 #include "ops/weight_matrix.h"
@@ -43,6 +44,11 @@ void MatMulQuantized(const WeightMatrix& w, const float* x, int64_t T, float* y,
 // Same with an explicit level (tests, benchmarks). Throws if unsupported.
 void MatMulQuantizedIsa(QuantIsa isa, const WeightMatrix& w, const float* x, int64_t T, float* y,
                         const float* bias, ThreadPool& pool);
+// Several Q8/Q4 products of the same x (all of one format and column count,
+// e.g. an MLP's gate and up): x is quantized once and all row groups are
+// split across the pool in one hand-off. Results equal separate calls.
+void MatMulQuantizedShared(std::span<const MatMulTarget> targets, const float* x, int64_t T,
+                           ThreadPool& pool);
 // The oracle: plain loops over the documented layout, one thread, no scratch.
 void MatMulQuantizedScalar(const WeightMatrix& w, const float* x, int64_t T, float* y,
                            const float* bias);

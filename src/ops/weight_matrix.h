@@ -23,4 +23,12 @@ struct WeightMatrix {
   const void* data = nullptr;
 };
 
+// One product of a batch that shares its activations:
+// y[t, r] = sum_c w[r, c] * x[t, c] (+ bias[r]).
+struct MatMulTarget {
+  const WeightMatrix* w;
+  float* y;           // [T, w->rows]
+  const float* bias;  // [w->rows] or null
+};
+
 }  // namespace rg

@@ -12,6 +12,7 @@
 #include "core/dtype.h"
 #include "core/error.h"
 #include "core/threads.h"
+#include "ops/cpu_features.h"
 #include "ops/matmul.h"
 #include "ops/quant.h"
 #include "ops/quant_matmul.h"
@@ -447,6 +448,53 @@ TEST(QuantMatMul, EmptyShapes) {
   MatMulQuantized(WeightMatrix{WeightFormat::Q4, 0, 32, nullptr}, x, 1, y.data(), nullptr, pool);
   EXPECT_THROW(MatMulQuantized(WeightMatrix{WeightFormat::F32, 1, 1, x}, x, 1, y.data(), nullptr, pool),
                Error);
+}
+
+}  // namespace
+}  // namespace rg
+
+namespace rg {
+namespace {
+
+// MatMulShared over products of one format (one quantization of x, one
+// hand-off) equals separate MatMul calls bitwise, at every quantized ISA and
+// thread count; products of mixed formats fall back to separate calls.
+TEST(QuantMatMul, SharedActivationsEqualSeparateProducts) {
+  const int64_t cols = 200;
+  const int64_t rows[] = {37, 16, 70};
+  for (QuantIsa isa : {QuantIsa::Scalar, QuantIsa::Avx2, QuantIsa::Avx512}) {
+    if (!QuantIsaSupported(isa)) continue;
+    ForceIsaForTesting(isa == QuantIsa::Scalar ? Isa::kScalar : isa == QuantIsa::Avx2 ? Isa::kAvx2 : Isa::kAvx512);
+    for (int threads : {1, 2, 3}) {
+      ThreadPool pool(threads);
+      for (WeightFormat f : {WeightFormat::Q8, WeightFormat::Q4}) {
+        std::vector<std::vector<uint8_t>> bytes;
+        std::vector<WeightMatrix> m;
+        std::vector<std::vector<float>> bias;
+        for (int i = 0; i < 3; ++i) {
+          bytes.push_back(Quantize(f, Gaussian(rows[i] * cols, 50 + i, 0.1f), rows[i], cols));
+          bias.push_back(Gaussian(rows[i], 60 + i));
+        }
+        for (int i = 0; i < 3; ++i) m.push_back({f, rows[i], cols, bytes[i].data()});
+        for (int64_t T : {1, 5, 29}) {
+          const auto x = Gaussian(T * cols, 70);
+          std::vector<std::vector<float>> shared(3), separate(3);
+          for (int i = 0; i < 3; ++i) shared[i].resize(T * rows[i]), separate[i].resize(T * rows[i]);
+          const MatMulTarget targets[] = {{&m[0], shared[0].data(), bias[0].data()},
+                                          {&m[1], shared[1].data(), nullptr},
+                                          {&m[2], shared[2].data(), bias[2].data()}};
+          MatMulShared(targets, x.data(), T, pool);
+          MatMul(m[0], x.data(), T, separate[0].data(), bias[0].data(), pool);
+          MatMul(m[1], x.data(), T, separate[1].data(), nullptr, pool);
+          MatMul(m[2], x.data(), T, separate[2].data(), bias[2].data(), pool);
+          for (int i = 0; i < 3; ++i)
+            ASSERT_EQ(0, std::memcmp(shared[i].data(), separate[i].data(), shared[i].size() * 4))
+                << QuantIsaName(isa) << " threads=" << threads << " T=" << T << " product " << i;
+        }
+      }
+    }
+  }
+  ForceIsaForTesting(std::nullopt);
 }
 
 }  // namespace
