@@ -85,12 +85,12 @@ void RunBench(const BenchArgs& a) {
   // Decode is timed in segments of kSegment tokens, each followed by one
   // timed streaming read of the same weights. This VM's memory bandwidth
   // drifts between ~34 and ~60 GB/s within seconds (neighbours, placement),
-  // so decode is compared with the read measured right after it: the
-  // fraction of the roofline is the median over segments of
-  // (segment decode GB/s) / (read GB/s).
+  // so the roofline is the read bandwidth measured interleaved with decode,
+  // over the same stretch of time: all reads' bytes / all reads' seconds.
   constexpr int64_t kSegment = 8;
   const double bytes_per_token = double(weights->matrix_bytes_per_token());
-  std::vector<double> prefill, decode, reads, fractions;
+  std::vector<double> prefill, decode;
+  double read_bytes = 0, read_seconds = 0;
   Session session(weights, pool, std::min(a.chunk, a.prompt_tokens));
   for (int r = 0; r < a.reps; ++r) {
     session.Reset();
@@ -104,9 +104,8 @@ void RunBench(const BenchArgs& a) {
       for (int64_t k = 0; k < n; ++k) logits = session.Step(ArgMax(logits, V));
       const double segment_s = Since(t0);
       decode_s += segment_s;
-      const double read_s = ReadWeightsSeconds(pool, *weights);
-      reads.push_back(bytes_per_token / read_s / 1e9);
-      fractions.push_back(double(n) * read_s / segment_s);
+      read_seconds += ReadWeightsSeconds(pool, *weights);
+      read_bytes += bytes_per_token;
     }
     decode.push_back(double(a.gen_tokens) / decode_s);
   }
@@ -141,7 +140,7 @@ void RunBench(const BenchArgs& a) {
   // The machine's figure (a fresh 1 GiB hugepage buffer) is reported too;
   // the roofline is the interleaved read of the weights themselves.
   const double probe_bandwidth = MeasureReadBandwidthGBs(pool);
-  const double bandwidth = Median(reads);
+  const double bandwidth = read_bytes / read_seconds / 1e9;
   const double peak_gflops = MeasurePeakGflops(pool);
   const double peak_int8_gops = MeasurePeakInt8Gops(pool);
   // q8/q4 prefill runs int8 products: its peak is the VNNI one where measured.
@@ -175,7 +174,7 @@ void RunBench(const BenchArgs& a) {
   j["measured_bandwidth_gb_s"] = bandwidth;
   j["probe_bandwidth_gb_s"] = probe_bandwidth;
   j["decode_gb_s"] = decode_gb_s;
-  j["decode_fraction_of_bandwidth"] = Median(fractions);
+  j["decode_fraction_of_bandwidth"] = decode_gb_s / bandwidth;
   j["prefill_gflops"] = prefill_gflops;
   j["measured_peak_gflops"] = peak_gflops;
   j["measured_peak_int8_gops"] = peak_int8_gops;
@@ -191,8 +190,8 @@ void RunBench(const BenchArgs& a) {
               prefill_tok_s, (long long)a.prompt_tokens, prefill_gflops, int8 ? "OP" : "FLOP",
               100 * prefill_gflops / prefill_peak, prefill_peak, int8 ? "OP" : "FLOP",
               int8 && peak_int8_gops > 0 ? " int8 VNNI" : " f32 FMA");
-  std::printf("decode         %.2f tok/s  (%.2f GB of weights per token = %.1f GB/s; %.0f%% of the read bandwidth of the weights measured between decode segments, median %.1f GB/s)\n",
-              decode_tok_s, bytes_per_token / 1e9, decode_gb_s, 100 * Median(fractions), bandwidth);
+  std::printf("decode         %.2f tok/s  (%.2f GB of weights per token = %.1f GB/s; %.0f%% of the %.1f GB/s read bandwidth of the weights, measured between decode segments)\n",
+              decode_tok_s, bytes_per_token / 1e9, decode_gb_s, 100 * decode_gb_s / bandwidth, bandwidth);
   std::printf("               (a fresh 1 GiB hugepage buffer reads at %.1f GB/s)\n", probe_bandwidth);
   if (a.batch > 1)
     std::printf("batched decode %.2f tok/s aggregate over %lld sequences (%.1fx single-stream)\n", batch_tok_s,
