@@ -3,6 +3,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "load_error.h"
+
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -85,18 +87,6 @@ class ModelDir {
   json config;
   std::vector<T> tensors;
 };
-
-std::string LoadError(const std::string& dir) {
-  try {
-    Weights::Load(dir);
-  } catch (const Error& e) {
-    const std::string msg = e.what();
-    EXPECT_EQ(msg.find('\n'), std::string::npos) << "error must be one line: " << msg;
-    return msg;
-  }
-  ADD_FAILURE() << "expected the load of " << dir << " to fail";
-  return "";
-}
 
 // Logits of a fixed prompt, to check that two spellings load the same model.
 std::vector<float> LogitsOf(const std::string& dir) {

@@ -5,6 +5,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "load_error.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -163,18 +165,6 @@ std::vector<float> LogitsOf(std::shared_ptr<const Weights> w) {
     out.insert(out.end(), l, l + V);
   }
   return out;
-}
-
-std::string LoadError(const std::string& dir) {
-  try {
-    Weights::Load(dir);
-  } catch (const Error& e) {
-    const std::string msg = e.what();
-    EXPECT_EQ(msg.find('\n'), std::string::npos) << "error must be one line: " << msg;
-    return msg;
-  }
-  ADD_FAILURE() << "expected the load of " << dir << " to fail";
-  return "";
 }
 
 // ---- the policy
