@@ -64,7 +64,7 @@ void AttendSequence(const Config& c, const RowSpan& sp, const float* q, const At
   }
 }
 
-// Keep each sequence's last W keys/values for later calls (after Attend: the
+// Keep each sequence's last W keys/values for later calls (after AttendSequence: the
 // ring slots it overwrites may still have been read there).
 void UpdateKvRings(const Config& c, int layer, Scratch& s) {
   const int64_t h = c.head_dim, W = c.attention_window;
