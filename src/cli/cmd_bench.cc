@@ -18,6 +18,7 @@
 #include "ops/cpu_features.h"
 #include "ops/matmul.h"
 #include "ops/membw.h"
+#include "ops/quant.h"
 
 namespace rg::cli {
 namespace {
@@ -39,21 +40,13 @@ double Median(std::vector<double> v) {
 
 int32_t ArgMax(const float* x, int64_t n) { return int32_t(std::max_element(x, x + n) - x); }
 
-// Multiply-adds per prompt token in the matrices (output head excluded: a
-// prompt needs logits only for its last token) and the RG-LRU gate blocks.
+// Operations per prompt token: 2 per multiply-add of every matrix a token
+// reads (ForEachDecodeMatrix, RG-LRU gate blocks included) except the output
+// head, which a prompt needs for its last token only.
 double PrefillFlopsPerToken(const Weights& w) {
-  const Config& c = w.config;
   double macs = 0;
-  for (const LayerWeights& l : w.layers) {
-    macs += double(l.mlp.gate.rows * l.mlp.gate.cols + l.mlp.up.rows * l.mlp.up.cols +
-                   l.mlp.down.rows * l.mlp.down.cols);
-    if (auto* r = std::get_if<RecurrentWeights>(&l.temporal))
-      macs += double(r->linear_x.rows * r->linear_x.cols + r->linear_y.rows * r->linear_y.cols +
-                     r->linear_out.rows * r->linear_out.cols + 2 * c.lru_width * c.lru_block_width());
-    else if (auto* a = std::get_if<AttentionWeights>(&l.temporal))
-      macs += double(a->q.rows * a->q.cols + a->k.rows * a->k.cols + a->v.rows * a->v.cols + a->o.rows * a->o.cols);
-  }
-  return 2 * macs;
+  w.ForEachDecodeMatrix([&](const WeightMatrix& m) { macs += double(m.rows) * double(m.cols); });
+  return 2 * (macs - double(w.lm_head.rows) * double(w.lm_head.cols));
 }
 
 // One timed streaming read of every matrix decode reads (the same memory,
@@ -144,8 +137,7 @@ void RunBench(const BenchArgs& a) {
   const double peak_gflops = MeasurePeakGflops(pool);
   const double peak_int8_gops = MeasurePeakInt8Gops(pool);
   // q8/q4 prefill runs int8 products: its peak is the VNNI one where measured.
-  const bool int8 = std::string(WeightFormatName(weights->layers[0].mlp.gate.format)) == "q8" ||
-                    std::string(WeightFormatName(weights->layers[0].mlp.gate.format)) == "q4";
+  const bool int8 = IsQuantizedFormat(weights->layers[0].mlp.gate.format);
   const double prefill_peak = int8 && peak_int8_gops > 0 ? peak_int8_gops : peak_gflops;
   const double prefill_tok_s = Median(prefill), decode_tok_s = Median(decode);
   const double decode_gb_s = bytes_per_token * decode_tok_s / 1e9;

@@ -55,26 +55,18 @@ RG_ACTIVATION_LOOPS(avx512, __attribute__((target("avx512f,avx512dq,avx512vl,avx
 
 }  // namespace
 
-#define RG_DISPATCH(FN, ...)                                  \
-  switch (ActiveIsa()) {                                      \
-    case Isa::kAvx512: return avx512::FN(__VA_ARGS__);        \
-    case Isa::kAvx2: return avx2::FN(__VA_ARGS__);            \
-    case Isa::kScalar: break;                                 \
-  }                                                           \
-  return scalar::FN(__VA_ARGS__)
+#define RG_PICK(FN) PickIsa(scalar::FN, avx2::FN, avx512::FN)
 
-void GeluInPlace(float* x, int64_t n) { RG_DISPATCH(Gelu, x, n); }
-void GeluMul(float* gate, const float* up, int64_t n) { RG_DISPATCH(GeluMul, gate, up, n); }
-void SigmoidInPlace(float* x, int64_t n) { RG_DISPATCH(Sigmoid, x, n); }
+void GeluInPlace(float* x, int64_t n) { RG_PICK(Gelu)(x, n); }
+void GeluMul(float* gate, const float* up, int64_t n) { RG_PICK(GeluMul)(gate, up, n); }
+void SigmoidInPlace(float* x, int64_t n) { RG_PICK(Sigmoid)(x, n); }
 void SoftCap(float* x, int64_t n, float cap) {
-  if (cap == 0.f) return;
-  RG_DISPATCH(SoftCap, x, n, cap);
+  if (cap != 0.f) RG_PICK(SoftCap)(x, n, cap);
 }
 void Softmax(float* x, int64_t n) {
-  if (n <= 0) return;
-  RG_DISPATCH(Softmax, x, n);
+  if (n > 0) RG_PICK(Softmax)(x, n);
 }
-#undef RG_DISPATCH
+#undef RG_PICK
 
 float GeluTanhReference(float x) {
   const float kSqrt2OverPi = 0.7978845608028654f;

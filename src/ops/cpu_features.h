@@ -30,6 +30,18 @@ Isa ActiveIsa();
 // ActiveIsa() == kAvx512 and the CPU has vdpbf16ps.
 bool ActiveHasAvx512Bf16();
 
+// The kernel for the active level, from its three builds (each compiled
+// with its own target attribute): PickIsa(scalar::F, avx2::F, avx512::F)(args).
+template <class Fn>
+Fn PickIsa(Fn scalar, Fn avx2, Fn avx512) {
+  switch (ActiveIsa()) {
+    case Isa::kAvx512: return avx512;
+    case Isa::kAvx2: return avx2;
+    case Isa::kScalar: break;
+  }
+  return scalar;
+}
+
 // Tests and benchmarks: override the active level (clamped to HardwareIsa());
 // returns the level actually in effect. std::nullopt restores the default.
 Isa ForceIsaForTesting(std::optional<Isa> isa);

@@ -38,12 +38,7 @@ RG_RECURRENCE_LOOP(avx512, __attribute__((target("avx512f,avx512dq,avx512vl,avx5
 
 void GatedRecurrenceStep(const float* c, const float* ga, const float* gx, float* x, float* h, int64_t n,
                          bool reset) {
-  switch (ActiveIsa()) {
-    case Isa::kAvx512: return avx512::Step(c, ga, gx, x, h, n, reset);
-    case Isa::kAvx2: return avx2::Step(c, ga, gx, x, h, n, reset);
-    case Isa::kScalar: break;
-  }
-  scalar::Step(c, ga, gx, x, h, n, reset);
+  PickIsa(scalar::Step, avx2::Step, avx512::Step)(c, ga, gx, x, h, n, reset);
 }
 
 void GatedRecurrenceStepReference(const float* c, const float* ga, const float* gx, float* x, float* h,
