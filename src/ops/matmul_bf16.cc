@@ -43,9 +43,106 @@ FormatKernels Bf16KernelsScalar() {
 namespace avx512 {
 namespace {
 
+// ---- One token (decode): the exact kernel for T = 1.
+// A 32-bit lane of a bf16 weight vector holds the pair (w[2i], w[2i+1]):
+// w[2i] << 16 and w[2i+1] & 0xFFFF0000 are both exact f32 values. So each
+// 64-byte weight load becomes two f32 vectors with two in-lane integer ops
+// (no cross-lane widening), multiplied by x split the same way: per 32-column
+// block, the 16 even-indexed then the 16 odd-indexed activations (xs).
+// This keeps the core's work per weight byte low enough to stream a row at
+// the full read bandwidth (the widening kernel, DotRow, measured 78-84% of it
+// with memory at ~55 GB/s: docs/PERFORMANCE.md). Rows longer than
+// kT1LongCols go two at a time (x no longer stays in L1 next to the stream).
+constexpr int64_t kSplitBlock = 32;
+
+// xs[b * 32 + i] = x[b * 32 + 2i], xs[b * 32 + 16 + i] = x[b * 32 + 2i + 1]
+// for every whole 32-column block b.
+void SplitEvenOdd(const float* x, int64_t blocks, float* xs) {
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+  for (int64_t b = 0; b < blocks; ++b) {
+    const __m512 lo = _mm512_loadu_ps(x + b * kSplitBlock);
+    const __m512 hi = _mm512_loadu_ps(x + b * kSplitBlock + 16);
+    _mm512_storeu_ps(xs + b * kSplitBlock, _mm512_permutex2var_ps(lo, even, hi));
+    _mm512_storeu_ps(xs + b * kSplitBlock + 16, _mm512_permutex2var_ps(lo, odd, hi));
+  }
+}
+
+thread_local AlignedBuffer tl_xsplit;
+
+// R rows from w (stride ldw) against xs / x, U blocks per step; y[r] = dot +
+// bias[r]. kPrefetch: the rows kPrefetchBlocks blocks ahead are prefetched
+// into L2 (the hardware prefetcher does poorly on R > 1 interleaved row
+// streams). One row needs U = 2 (4 accumulator chains, 128 bytes per step)
+// to keep enough loads in flight.
+template <int R, int U, bool kPrefetch>
+void SplitBlockT1(const uint16_t* w, int64_t ldw, int64_t cols, const float* xs, const float* x,
+                  float* y, const float* bias) {
+  const __m512i hi_mask = _mm512_set1_epi32(int32_t(0xFFFF0000u));
+  const int64_t blocks = cols / kSplitBlock;
+  const uint16_t* pf = w + kPrefetchBlocks * R * ldw;
+  __m512 ae[R][U], ao[R][U];
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+    for (int u = 0; u < U; ++u) ae[r][u] = ao[r][u] = _mm512_setzero_ps();
+  auto step = [&](int64_t b, int u) __attribute__((always_inline)) {
+    const __m512 xe = _mm512_loadu_ps(xs + b * kSplitBlock);
+    const __m512 xo = _mm512_loadu_ps(xs + b * kSplitBlock + 16);
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      if constexpr (kPrefetch)
+        _mm_prefetch(reinterpret_cast<const char*>(pf + r * ldw + b * kSplitBlock), _MM_HINT_T1);
+      const __m512i wv = _mm512_loadu_si512(w + r * ldw + b * kSplitBlock);
+      ae[r][u] = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(wv, 16)), xe, ae[r][u]);
+      ao[r][u] = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_and_si512(wv, hi_mask)), xo, ao[r][u]);
+    }
+  };
+  int64_t b = 0;
+  for (; b + U <= blocks; b += U)
+#pragma GCC unroll 4
+    for (int u = 0; u < U; ++u) step(b + u, u);
+  for (; b < blocks; ++b) step(b, 0);
+  for (int64_t c = blocks * kSplitBlock; c < cols; c += 16) {
+    const __mmask16 m = Mask16(cols - c);
+    const __m512 xv = _mm512_maskz_loadu_ps(m, x + c);
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r)
+      ae[r][0] = _mm512_fmadd_ps(LoadBf16AsF32(w + r * ldw + c, m), xv, ae[r][0]);
+  }
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r) {
+#pragma GCC unroll 4
+    for (int u = 1; u < U; ++u) {
+      ae[r][0] = _mm512_add_ps(ae[r][0], ae[r][u]);
+      ao[r][0] = _mm512_add_ps(ao[r][0], ao[r][u]);
+    }
+    y[r] = _mm512_reduce_add_ps(_mm512_add_ps(ae[r][0], ao[r][0])) + (bias ? bias[r] : 0.f);
+  }
+}
+
+// y[r] = W[r, :] . x + bias[r] for r in [r0, r1).
+void SplitRowsT1(const uint16_t* W, int64_t cols, int64_t r0, int64_t r1, const float* x,
+                 float* y, const float* bias) {
+  const int64_t blocks = cols / kSplitBlock;
+  const size_t need = size_t(blocks * kSplitBlock) * sizeof(float);
+  if (tl_xsplit.size() < need) tl_xsplit.Resize(std::max<size_t>(need, 64 * 1024));
+  float* xs = tl_xsplit.data<float>();  // [blocks, 2, 16]
+  SplitEvenOdd(x, blocks, xs);
+  int64_t r = r0;
+  if (cols > kT1LongCols) {
+    for (; r + 2 <= r1; r += 2)
+      SplitBlockT1<2, 1, true>(W + r * cols, cols, cols, xs, x, y + r, bias ? bias + r : nullptr);
+  }
+  for (; r < r1; ++r)
+    SplitBlockT1<1, 2, false>(W + r * cols, cols, cols, xs, x, y + r, bias ? bias + r : nullptr);
+}
+
 void Skinny(const void* wv, int64_t cols, int64_t r0, int64_t r1, const float* x, int64_t T,
             float* y, int64_t ldy, const float* bias) {
-  DotRows(static_cast<const uint16_t*>(wv), cols, r0, r1, x, T, y, ldy, bias);
+  const uint16_t* W = static_cast<const uint16_t*>(wv);
+  if (T == 1) return SplitRowsT1(W, cols, r0, r1, x, y, bias);
+  DotRows(W, cols, r0, r1, x, T, y, ldy, bias);
 }
 
 }  // namespace

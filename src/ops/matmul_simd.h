@@ -257,6 +257,7 @@ void DotRowsBlocked(const WT* W, int64_t cols, int64_t r0, int64_t r1, const flo
 //    L1 next to the weight stream (2560x7680 bf16: 43% one row at a time), so
 //    such rows take the blocked path (x loaded once per R rows, weights
 //    prefetched): f32 best with 4 rows (~90%), bf16 with 2 (~75-85%).
+//    (The AVX-512 bf16 kernels use their own T = 1 kernel, matmul_bf16.cc.)
 constexpr int64_t kF32PairMaxT = 6;
 constexpr int64_t kBf16PairMaxT = 2;
 constexpr int64_t kT1LongCols = 4096;
