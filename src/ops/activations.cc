@@ -48,9 +48,7 @@ namespace {
   }                                                                                  \
   }  // namespace NS
 
-RG_ACTIVATION_LOOPS(scalar, )
-RG_ACTIVATION_LOOPS(avx2, __attribute__((target("avx2,fma"))))
-RG_ACTIVATION_LOOPS(avx512, __attribute__((target("avx512f,avx512dq,avx512vl,avx512bw,fma"))))
+RG_FOR_EACH_ISA(RG_ACTIVATION_LOOPS)
 #undef RG_ACTIVATION_LOOPS
 
 }  // namespace

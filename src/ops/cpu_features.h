@@ -42,6 +42,15 @@ Fn PickIsa(Fn scalar, Fn avx2, Fn avx512) {
   return scalar;
 }
 
+// Kernels written once as a macro M(NS, TARGET) and compiled per level:
+// RG_FOR_EACH_ISA(M) defines namespaces scalar, avx2 and avx512, each built
+// with its level's target attribute, for PickIsa(scalar::F, avx2::F, avx512::F).
+#define RG_ISA_TARGET_AVX2 __attribute__((target("avx2,fma")))
+#define RG_ISA_TARGET_AVX512 __attribute__((target("avx512f,avx512dq,avx512vl,avx512bw,fma")))
+#define RG_FOR_EACH_ISA(M) \
+  M(scalar, )              \
+  M(avx2, RG_ISA_TARGET_AVX2) M(avx512, RG_ISA_TARGET_AVX512)
+
 // Tests and benchmarks: override the active level (clamped to HardwareIsa());
 // returns the level actually in effect. std::nullopt restores the default.
 Isa ForceIsaForTesting(std::optional<Isa> isa);

@@ -29,9 +29,7 @@ namespace {
   }                                                                                             \
   }  // namespace NS
 
-RG_RECURRENCE_LOOP(scalar, )
-RG_RECURRENCE_LOOP(avx2, __attribute__((target("avx2,fma"))))
-RG_RECURRENCE_LOOP(avx512, __attribute__((target("avx512f,avx512dq,avx512vl,avx512bw,fma"))))
+RG_FOR_EACH_ISA(RG_RECURRENCE_LOOP)
 #undef RG_RECURRENCE_LOOP
 
 }  // namespace
