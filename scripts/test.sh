@@ -5,6 +5,7 @@
 #   3. the same tests under AddressSanitizer + UndefinedBehaviorSanitizer
 #   4. libFuzzer on the untrusted-input parsers, bounded time
 #   5. the HTTP server driven by the official openai npm package
+#   6. the README's main command (scripts/demo.sh) in a fresh clone
 # Env: RG_FUZZ_SECONDS (default 45 per target), RG_SKIP_ASAN=1, RG_SKIP_FUZZ=1.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -57,6 +58,9 @@ fuzz() {
   return $ok
 }
 server() { tests/server/run.sh build; }
+# The README's main command, as a new user runs it: a fresh clone of HEAD
+# (no build/, no models/cache/), scripts/demo.sh with a small random model.
+demo_fresh_clone() { tests/demo/fresh_clone.sh "$(mktemp -d)"; }
 
 step "release build" build_release
 if [ $failed -eq 0 ]; then
@@ -64,6 +68,7 @@ if [ $failed -eq 0 ]; then
   step "reference contract check" contract_check
   [ -x tests/server/run.sh ] && step "server (openai npm)" server
 fi
+step "main command from a fresh clone (scripts/demo.sh)" demo_fresh_clone
 [ "${RG_SKIP_ASAN:-0}" = 1 ] || step "ctest (ASan+UBSan)" asan
 [ "${RG_SKIP_FUZZ:-0}" = 1 ] || step "fuzz (libFuzzer)" fuzz
 

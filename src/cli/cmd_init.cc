@@ -2,8 +2,6 @@
 // Writes a complete Hugging Face-layout model directory with random weights of
 // the real shapes (config.json as the Hub's, safetensors shards + index), for
 // benchmarks and demos where the real weights cannot be downloaded.
-#include <sys/stat.h>
-
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -15,6 +13,7 @@
 #include "cli/progress.h"
 #include "core/dtype.h"
 #include "core/error.h"
+#include "core/file_io.h"
 #include "io/hf_config.h"
 #include "io/safetensors.h"
 #include "model/tensor_specs.h"
@@ -106,11 +105,6 @@ void FillTensor(const TensorSpec& spec, const Config& c, uint64_t seed, bool bf1
   });
 }
 
-void MakeDir(const std::string& dir) {
-  if (mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST)
-    Fail(dir, ": cannot create directory: ", std::strerror(errno));
-}
-
 void RunInit(const InitArgs& a) {
   Config c = PresetConfig(a.preset);
   if (a.hidden_size) c.width = a.hidden_size;
@@ -147,12 +141,8 @@ void RunInit(const InitArgs& a) {
     total_bytes += bytes;
   });
 
-  MakeDir(a.out);
-  {
-    std::ofstream cfg(a.out + "/config.json");
-    cfg << HFConfigJson(c, bf16 ? "bfloat16" : "float32");
-    RG_CHECK(cfg.good(), a.out, "/config.json: write failed");
-  }
+  CreateDirectories(a.out);
+  WriteFileAtomic(a.out + "/config.json", HFConfigJson(c, bf16 ? "bfloat16" : "float32"));
   ThreadPool pool(ResolveThreads(a.threads));
   Progress progress("writing " + a.out, total_bytes);
   nlohmann::ordered_json index;
@@ -172,9 +162,7 @@ void RunInit(const InitArgs& a) {
     }
     WriteSafetensors(a.out + "/" + file, tensors, {{"format", "pt"}});
   }
-  std::ofstream idx(a.out + "/model.safetensors.index.json");
-  idx << index.dump(2) << "\n";
-  RG_CHECK(idx.good(), a.out, "/model.safetensors.index.json: write failed");
+  WriteFileAtomic(a.out + "/model.safetensors.index.json", index.dump(2) + "\n");
   progress.Done();
   if (!a.tokenizer.empty()) {
     std::error_code ec;

@@ -16,6 +16,7 @@
 #include "cli/common.h"
 #include "cli/progress.h"
 #include "core/error.h"
+#include "core/file_io.h"
 #include "io/hf_config.h"
 #include "io/safetensors.h"
 #include "model/tensor_specs.h"
@@ -40,9 +41,7 @@ void RunQuantize(const QuantizeArgs& a) {
     RG_CHECK(!f->metadata().count(kQuantFormatKey), f->path(), ": already quantized; quantize the original checkpoint");
   namespace fs = std::filesystem;
   RG_CHECK(fs::absolute(a.out) != fs::absolute(a.model), "--out must differ from the input directory");
-  std::error_code ec;
-  fs::create_directories(a.out, ec);
-  RG_CHECK(!ec, a.out, ": cannot create directory: ", ec.message());
+  CreateDirectories(a.out);
 
   ThreadPool pool(ResolveThreads(a.threads));
   const bool packed = IsQuantizedFormat(*target);
@@ -132,10 +131,9 @@ void RunQuantize(const QuantizeArgs& a) {
   }
   if (shards.size() > 1) {
     index["metadata"]["total_size"] = total_out;
-    std::ofstream idx(a.out + "/model.safetensors.index.json");
-    idx << index.dump(2) << "\n";
-    RG_CHECK(idx.good(), a.out, "/model.safetensors.index.json: write failed");
+    WriteFileAtomic(a.out + "/model.safetensors.index.json", index.dump(2) + "\n");
   }
+  std::error_code ec;
   fs::copy_file(a.model + "/config.json", a.out + "/config.json", fs::copy_options::overwrite_existing, ec);
   RG_CHECK(!ec, a.out, "/config.json: ", ec.message());
   if (fs::exists(a.model + "/tokenizer.model")) {

@@ -23,6 +23,7 @@
 #include "cli/model_files.h"
 #include "cli/progress.h"
 #include "core/error.h"
+#include "core/file_io.h"
 #include "generate/session.h"
 #include "tokenizer/utf8.h"
 
@@ -148,6 +149,7 @@ void RunScore(const ScoreArgs& a) {
   }
   std::ofstream out;
   if (!a.output.empty()) {
+    CreateParentDirectories(a.output);
     out.open(a.output);
     RG_CHECK(out, a.output, ": cannot write");
   }

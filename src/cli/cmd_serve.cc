@@ -18,6 +18,7 @@
 #include "cli/common.h"
 #include "cli/model_files.h"
 #include "core/error.h"
+#include "core/file_io.h"
 #include "server/http_server.h"
 #include "server/scheduler.h"
 
@@ -80,15 +81,7 @@ void RunServe(ServeArgs a) {
   a.http.log_requests = !a.quiet;
   server::HttpServer http(sched, info, a.http);
   const int port = http.Bind();
-  if (!a.port_file.empty()) {
-    const std::string tmp = a.port_file + ".tmp";
-    {
-      std::ofstream out(tmp);
-      RG_CHECK(out, "--port-file: cannot write ", tmp);
-      out << port << "\n";
-    }
-    std::filesystem::rename(tmp, a.port_file);
-  }
+  if (!a.port_file.empty()) WriteFileAtomic(a.port_file, StrCat(port, "\n"));
   std::fprintf(stderr, "rgemma serve: model '%s' (%s), %d slots, listening on http://%s:%d\n", info.id.c_str(),
                tok ? "with tokenizer" : "token ids only", a.sched.parallel, a.host.c_str(), port);
   std::fflush(stderr);

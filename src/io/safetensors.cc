@@ -35,6 +35,7 @@
 #include <utility>
 
 #include "core/error.h"
+#include "core/file_io.h"
 
 namespace rg {
 namespace {
@@ -276,22 +277,6 @@ void CheckShardName(const std::string& index_path, const std::string& tensor,
       shard.find('\0') != std::string::npos)
     Fail(index_path, ": weight_map: tensor ", Quoted(tensor), " names shard ", Quoted(shard),
          ", expected a plain file name in the same directory (no '/', '..')");
-}
-
-void WriteAll(int fd, const void* data, size_t n, const std::string& tmp) {
-  const char* p = static_cast<const char*>(data);
-  while (n > 0) {
-    ssize_t w = ::write(fd, p, n);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      int err = errno;
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      Fail(tmp, ": write failed: ", std::strerror(err));
-    }
-    p += w;
-    n -= size_t(w);
-  }
 }
 
 }  // namespace
@@ -638,23 +623,12 @@ void WriteSafetensors(const std::string& path, const std::vector<TensorToWrite>&
   const uint64_t n = text.size();
   for (int i = 0; i < 8; ++i) len[i] = uint8_t(n >> (8 * i));
 
-  const std::string tmp = path + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) Fail(tmp, ": cannot create file for writing: ", std::strerror(errno));
-  WriteAll(fd, len, 8, tmp);
-  WriteAll(fd, text.data(), text.size(), tmp);
+  AtomicFile file(path);
+  file.Write(len, 8);
+  file.Write(text);
   for (const TensorToWrite& t : tensors)
-    if (t.nbytes) WriteAll(fd, t.data, t.nbytes, tmp);
-  if (::close(fd) != 0) {
-    int err = errno;
-    ::unlink(tmp.c_str());
-    Fail(tmp, ": close failed: ", std::strerror(err));
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    int err = errno;
-    ::unlink(tmp.c_str());
-    Fail(path, ": cannot rename ", tmp, " to it: ", std::strerror(err));
-  }
+    if (t.nbytes) file.Write(t.data, t.nbytes);
+  file.Commit();
 }
 
 }  // namespace rg

@@ -11,6 +11,7 @@
 #include <variant>
 
 #include "core/error.h"
+#include "core/file_io.h"
 
 namespace rg {
 
@@ -400,32 +401,7 @@ ChatExtras ParseState(std::string_view bytes, const std::string& name, const Con
 
 void SaveState(const std::string& path, const State& state, const Config& c, const ModelFingerprint& fp,
                const ChatExtras& extras) {
-  const std::string bytes = SerializeState(state, c, fp, extras);
-  const std::string tmp = path + ".tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  RG_CHECK(fd >= 0, tmp, ": cannot write state file: ", ErrnoText());
-  size_t done = 0;
-  while (done < bytes.size()) {
-    const ssize_t k = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (k < 0 && errno == EINTR) continue;
-    if (k <= 0) {
-      const std::string err = k < 0 ? ErrnoText() : "short write";
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      Fail(tmp, ": cannot write state file: ", err);
-    }
-    done += size_t(k);
-  }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
-    const std::string err = ErrnoText();
-    ::unlink(tmp.c_str());
-    Fail(tmp, ": cannot write state file: ", err);
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    const std::string err = ErrnoText();
-    ::unlink(tmp.c_str());
-    Fail(path, ": cannot write state file (rename from ", tmp, "): ", err);
-  }
+  WriteFileAtomic(path, SerializeState(state, c, fp, extras));
 }
 
 void SaveState(const std::string& path, const State& state, const Weights& w, const ChatExtras& extras) {

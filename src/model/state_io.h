@@ -79,7 +79,7 @@ std::string SerializeState(const State& state, const Config& c, const ModelFinge
 ChatExtras ParseState(std::string_view bytes, const std::string& name, const Config& c,
                       const ModelFingerprint& fp, State* state);
 
-// Writes path.tmp, then renames it over path.
+// Written atomically (core/file_io.h: a unique temporary file, fsync, rename).
 void SaveState(const std::string& path, const State& state, const Config& c,
                const ModelFingerprint& fp, const ChatExtras& extras);
 void SaveState(const std::string& path, const State& state, const Weights& w, const ChatExtras& extras);

@@ -154,7 +154,10 @@ TEST(StateIoTest, FileRoundTripLeavesNoTempFile) {
     EXPECT_NE(std::string(err.what()).find("missing.state: cannot open state file"), std::string::npos) << err.what();
   }
   EXPECT_THROW(LoadState(dir.string(), c, kFp, &t), Error);
-  EXPECT_THROW(SaveState((dir / "no" / "such" / "dir.state").string(), s, c, kFp, ex), Error);
+  SaveState((dir / "new" / "sub" / "dir.state").string(), s, c, kFp, ex);  // parents are created
+  EXPECT_TRUE(fs::exists(dir / "new" / "sub" / "dir.state"));
+  std::ofstream((dir / "plain").string()) << "x";
+  EXPECT_THROW(SaveState((dir / "plain" / "x.state").string(), s, c, kFp, ex), Error);
   fs::remove_all(dir);
 }
 

@@ -1,0 +1,89 @@
+#include "core/file_io.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "core/error.h"
+
+namespace rg {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+
+class FileIo : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    root_ = fs::temp_directory_path() / ("rg_file_io_" + std::to_string(getpid()));
+    fs::remove_all(root_);
+    fs::create_directories(root_);
+  }
+  void TearDown() override { fs::remove_all(root_); }
+  std::string P(const std::string& rel) const { return (root_ / rel).string(); }
+  static std::string Read(const std::string& p) {
+    std::ifstream in(p, std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  }
+  fs::path root_;
+};
+
+TEST_F(FileIo, CreateDirectoriesMakesEveryLevelAndIsIdempotent) {
+  CreateDirectories(P("x/y//z/"));
+  EXPECT_TRUE(fs::is_directory(P("x/y/z")));
+  CreateDirectories(P("x/y/z"));  // exists: fine
+}
+
+TEST_F(FileIo, CreateDirectoriesNamesTheBlockingFile) {
+  std::ofstream(P("f")) << "x";
+  try {
+    CreateDirectories(P("f/g"));
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_THAT(e.what(), HasSubstr("cannot create directory " + P("f") + ": it exists and is not a directory"));
+  }
+}
+
+TEST_F(FileIo, AtomicWriteCreatesParentsAndReplaces) {
+  WriteFileAtomic(P("a/b/out.txt"), "one");
+  EXPECT_EQ(Read(P("a/b/out.txt")), "one");
+  WriteFileAtomic(P("a/b/out.txt"), "two");
+  EXPECT_EQ(Read(P("a/b/out.txt")), "two");
+  // No temporary file is left behind, and an unrelated PATH.tmp is untouched.
+  std::ofstream(P("a/b/out.txt.tmp")) << "keep me";
+  WriteFileAtomic(P("a/b/out.txt"), "three");
+  EXPECT_EQ(Read(P("a/b/out.txt.tmp")), "keep me");
+  int entries = 0;
+  for (auto& e : fs::directory_iterator(P("a/b"))) entries += e.is_regular_file();
+  EXPECT_EQ(entries, 2);
+}
+
+TEST_F(FileIo, AbandonedFileLeavesTargetUntouched) {
+  WriteFileAtomic(P("t.txt"), "old");
+  {
+    AtomicFile f(P("t.txt"));
+    f.Write("new, never committed");
+  }
+  EXPECT_EQ(Read(P("t.txt")), "old");
+  int entries = 0;
+  for (auto& e : fs::directory_iterator(root_)) entries += e.is_regular_file();
+  EXPECT_EQ(entries, 1) << "the temporary file was removed";
+}
+
+TEST_F(FileIo, ModeFollowsTheUmask) {
+  WriteFileAtomic(P("m.txt"), "x");
+  struct stat st {};
+  ASSERT_EQ(::stat(P("m.txt").c_str(), &st), 0);
+  const mode_t um = ::umask(0);
+  ::umask(um);
+  EXPECT_EQ(st.st_mode & 0777, 0644 & ~um);
+}
+
+}  // namespace
+}  // namespace rg
