@@ -5,6 +5,7 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config            # toolchain
   libsentencepiece-dev                        # tokenizer.model
+  libxxhash-dev                               # state-file checksums (XXH3)
   nlohmann-json3-dev libcli11-dev             # JSON, command line
   libcpp-httplib-dev                          # rgemma serve
   libgtest-dev libgmock-dev                   # tests

@@ -19,25 +19,27 @@
 #include "cli/model_files.h"
 #include "core/error.h"
 #include "core/file_io.h"
+#include "generate/disk_store.h"
+#include "generate/engine.h"
 #include "server/http_server.h"
-#include "server/scheduler.h"
 
 namespace rg::cli {
 namespace {
 
 struct ServeArgs {
-  std::string model, tokenizer, host = "127.0.0.1", alias, port_file, api_key;
+  ModelFlags m;
+  std::string host = "127.0.0.1", alias, port_file, api_key, cache_dir;
   int port = 8080;
-  int threads = 0;
   bool quiet = false;
   double drain_timeout = 600;
-  server::SchedulerOptions sched;
+  size_t cache_mb = 2048, cache_dir_mb = 16384;
+  EngineOptions engine;
   server::HttpOptions http;
 };
 
 std::string ModelId(const ServeArgs& a) {
   if (!a.alias.empty()) return a.alias;
-  std::filesystem::path p(a.model);
+  std::filesystem::path p(a.m.model);
   while (p.has_relative_path() && p.filename().empty()) p = p.parent_path();
   std::string name = p.filename().string();
   return name.empty() || name == "." ? "rgemma" : name;
@@ -58,18 +60,24 @@ void RunServe(ServeArgs a) {
     std::fprintf(stderr, "warning: listening on %s: reachable from other machines%s\n", a.host.c_str(),
                  a.api_key.empty() ? " and no --api-key is set" : "");
 
-  ThreadPool pool(ResolveThreads(a.threads));
-  auto weights = LoadModel(a.model, pool, a.quiet);
+  ThreadPool pool(ResolveThreads(a.m.threads));
+  auto weights = LoadModel(a.m.model, pool, a.quiet);
   const Config& c = weights->config;
-  auto tok = LoadTokenizerFor(a.model, a.tokenizer, /*required=*/false);
+  auto tok = LoadTokenizerFor(a.m.model, a.m.tokenizer, /*required=*/false);
   RG_CHECK(!tok || tok->vocab_size() <= c.vocab_size, "tokenizer has ", tok ? tok->vocab_size() : 0,
            " pieces but the model only ", c.vocab_size);
   if (!tok && !a.quiet)
     std::fprintf(stderr, "note: %s has no tokenizer.model: serving token ids only (text prompts get 400)\n",
-                 a.model.c_str());
+                 a.m.model.c_str());
 
-  a.sched.max_top_logprobs = a.http.limits.max_logprobs;
-  server::Scheduler sched(weights, pool, a.sched);
+  a.engine.max_top_logprobs = a.http.limits.max_logprobs;
+  a.engine.cache_bytes = a.cache_mb << 20;
+  Engine engine(weights, pool, a.engine);
+  if (!a.cache_dir.empty()) {
+    RG_CHECK(engine.cache(), "--cache-dir needs the memory cache (--cache-mb > 0)");
+    engine.cache()->AddStore(
+        std::make_unique<DiskStore>(a.cache_dir, a.cache_dir_mb << 20, c, engine.cache()->fingerprint()));
+  }
   server::ModelInfo info;
   info.id = ModelId(a);
   info.config = &c;
@@ -79,11 +87,11 @@ void RunServe(ServeArgs a) {
   a.http.port = a.port;
   a.http.api_key = a.api_key;
   a.http.log_requests = !a.quiet;
-  server::HttpServer http(sched, info, a.http);
+  server::HttpServer http(engine, info, a.http);
   const int port = http.Bind();
   if (!a.port_file.empty()) WriteFileAtomic(a.port_file, StrCat(port, "\n"));
   std::fprintf(stderr, "rgemma serve: model '%s' (%s), %d slots, listening on http://%s:%d\n", info.id.c_str(),
-               tok ? "with tokenizer" : "token ids only", a.sched.parallel, a.host.c_str(), port);
+               tok ? "with tokenizer" : "token ids only", a.engine.parallel, a.host.c_str(), port);
   std::fflush(stderr);
 
   std::atomic<bool> exiting{false};
@@ -99,11 +107,11 @@ void RunServe(ServeArgs a) {
         std::fprintf(stderr, "rgemma serve: %s: draining (%d in flight); send again to cancel them\n",
                      sig == SIGTERM ? "SIGTERM" : "SIGINT", http.in_flight());
         http.BeginDrain();
-        sched.Drain(0);  // refuse new sequences from now on
+        engine.Drain(0);  // refuse new sequences from now on
         drainer = std::thread([&] {
           if (!http.WaitIdle(a.drain_timeout)) {
             std::fprintf(stderr, "rgemma serve: drain timeout: cancelling what is left\n");
-            sched.CancelAll();
+            engine.CancelAll();
             http.WaitIdle(10);
           }
           while (!http.finished()) {  // Stop() may race with Run() starting to listen
@@ -113,7 +121,7 @@ void RunServe(ServeArgs a) {
         });
       } else {
         std::fprintf(stderr, "rgemma serve: cancelling in-flight requests\n");
-        sched.CancelAll();
+        engine.CancelAll();
       }
     }
   });
@@ -123,7 +131,7 @@ void RunServe(ServeArgs a) {
   pthread_kill(signals.native_handle(), SIGUSR1);
   signals.join();
   if (drainer.joinable()) drainer.join();
-  const server::SchedulerStats s = sched.Stats();
+  const EngineStats s = engine.Stats();
   if (!a.quiet)
     std::fprintf(stderr, "rgemma serve: stopped (%llu sequences completed, %llu cancelled, %llu tokens generated)\n",
                  (unsigned long long)s.completed, (unsigned long long)s.cancelled,
@@ -135,21 +143,20 @@ void RunServe(ServeArgs a) {
 void RegisterServe(CLI::App& app) {
   auto a = std::make_shared<ServeArgs>();
   CLI::App* cmd = app.add_subcommand("serve", "OpenAI-compatible HTTP server with continuous batching");
-  cmd->add_option("--model,-m", a->model, "Model directory")->required();
-  cmd->add_option("--tokenizer", a->tokenizer, "tokenizer.model (default: the model directory's; none = ids only)");
+  AddModelFlags(cmd, &a->m);
   cmd->add_option("--host", a->host, "Address to listen on")->capture_default_str();
   cmd->add_option("--port", a->port, "Port (0 = any free port; see --port-file)")
       ->check(CLI::Range(0, 65535))->capture_default_str();
   cmd->add_option("--port-file", a->port_file, "Write the bound port to this file once listening");
   cmd->add_option("--alias", a->alias, "Model id reported by the API (default: the directory name)");
   cmd->add_option("--api-key", a->api_key, "Require 'Authorization: Bearer KEY'");
-  cmd->add_option("--parallel,-P", a->sched.parallel, "Sequences decoded together (state slots)")
+  cmd->add_option("--parallel,-P", a->engine.parallel, "Sequences decoded together (state slots)")
       ->check(CLI::Range(1, 4096))->capture_default_str();
-  cmd->add_option("--max-queue", a->sched.max_queue, "Sequences that may wait for a slot; more get 503")
+  cmd->add_option("--max-queue", a->engine.max_queue, "Sequences that may wait for a slot; more get 503")
       ->check(CLI::Range(int64_t(0), int64_t(1) << 20))->capture_default_str();
-  cmd->add_option("--prefill-chunk", a->sched.prefill_chunk, "Prompt tokens run per step (bounds the others' stall)")
+  cmd->add_option("--prefill-chunk", a->engine.prefill_chunk, "Prompt tokens run per step (bounds the others' stall)")
       ->check(CLI::Range(int64_t(1), int64_t(1) << 16))->capture_default_str();
-  cmd->add_option("--logits-chunk", a->sched.logits_chunk,
+  cmd->add_option("--logits-chunk", a->engine.logits_chunk,
                   "Prompt tokens per step when every prompt token's log-probability is wanted (echo)")
       ->check(CLI::Range(int64_t(1), int64_t(1) << 12))->capture_default_str();
   cmd->add_option("--max-body-bytes", a->http.limits.max_body_bytes, "Larger request bodies get 413")
@@ -169,7 +176,16 @@ void RegisterServe(CLI::App& app) {
       ->check(CLI::Range(1, 65536))->capture_default_str();
   cmd->add_option("--drain-timeout", a->drain_timeout, "Seconds SIGTERM waits for in-flight requests")
       ->check(CLI::Range(0.0, 1e9))->capture_default_str();
-  cmd->add_option("--threads,-t", a->threads, "Compute threads (default: all cores)")->check(CLI::Range(0, 1024));
+  cmd->add_option("--cache-mb", a->cache_mb,
+                  "State cache in memory, MiB (snapshots of conversations: a resent conversation prefills only "
+                  "its new tokens; 0 = off)")
+      ->check(CLI::Range(size_t(0), size_t(1) << 24))->capture_default_str();
+  cmd->add_option("--cache-checkpoint-every", a->engine.checkpoint_every,
+                  "Also snapshot long prompts every N tokens (0 = only at their ends)")
+      ->check(CLI::Range(int64_t(0), int64_t(1) << 30))->capture_default_str();
+  cmd->add_option("--cache-dir", a->cache_dir, "Keep snapshots on disk here too (they survive a restart)");
+  cmd->add_option("--cache-dir-mb", a->cache_dir_mb, "Disk space the cache directory may use, MiB")
+      ->check(CLI::Range(size_t(1), size_t(1) << 30))->capture_default_str();
   cmd->add_flag("--quiet,-q", a->quiet, "No per-request log lines");
   cmd->callback([a] { RunServe(*a); });
 }

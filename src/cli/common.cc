@@ -4,12 +4,19 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <thread>
 
 #include "core/error.h"
 
 namespace rg::cli {
+
+void AddModelFlags(CLI::App* cmd, ModelFlags* f, bool with_tokenizer) {
+  cmd->add_option("--model,-m", f->model, "Model directory (config.json + safetensors)")->required();
+  if (with_tokenizer) cmd->add_option("--tokenizer", f->tokenizer, "tokenizer.model (default: the model directory's)");
+  cmd->add_option("--threads,-t", f->threads, "Threads (default: all cores)")->check(CLI::Range(0, 1024));
+}
 
 int ResolveThreads(int flag) {
   if (flag > 0) return flag;
@@ -53,6 +60,16 @@ std::vector<int32_t> ParseIdList(const std::string& text, const std::string& fie
     i = comma + 1;
   }
   return ids;
+}
+
+void WriteStdout(std::string_view s) {
+  if (s.empty()) return;
+  if (std::fwrite(s.data(), 1, s.size(), stdout) != s.size() || std::ferror(stdout))
+    Fail("stdout: write failed: ", std::strerror(errno));
+}
+
+void FlushStdout() {
+  if (std::fflush(stdout) != 0 || std::ferror(stdout)) Fail("stdout: write failed: ", std::strerror(errno));
 }
 
 size_t PeakRssBytes() {

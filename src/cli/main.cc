@@ -4,6 +4,7 @@
 #include <string>
 
 #include "cli/commands.h"
+#include "cli/common.h"
 #include "core/error.h"
 
 int main(int argc, char** argv) {
@@ -41,6 +42,8 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     std::fprintf(stderr, "rgemma: %s (see rgemma --help)\n", e.what());
     return 2;
+  } catch (const rg::cli::ExitCode& e) {
+    return e.status;
   } catch (const rg::Error& e) {
     std::fprintf(stderr, "rgemma: error: %s\n", e.what());
     return 1;

@@ -76,6 +76,11 @@ void CreateParentDirectories(const std::string& path) {
   MakeDirs(DirName(path), path);
 }
 
+bool SameFile(const std::string& a, const std::string& b) {
+  struct stat sa {}, sb {};
+  return ::stat(a.c_str(), &sa) == 0 && ::stat(b.c_str(), &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
 AtomicFile::AtomicFile(std::string path, int mode) : path_(std::move(path)) {
   RG_CHECK(!path_.empty() && path_.back() != '/', "'", path_, "': not a file name");
   CreateParentDirectories(path_);

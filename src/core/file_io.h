@@ -18,6 +18,10 @@ void CreateDirectories(const std::string& dir);
 // CreateDirectories(dirname(path)); nothing for a bare file name.
 void CreateParentDirectories(const std::string& path);
 
+// True if both paths exist and name the same file or directory (device and
+// inode: "qs", "./qs/", a symlink to qs are all the same).
+bool SameFile(const std::string& a, const std::string& b);
+
 // A file being written atomically:
 //   AtomicFile f(path);  f.Write(...);  ...  f.Commit();
 // The data goes to a mkstemp file beside `path` (parents created as needed);

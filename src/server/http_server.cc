@@ -19,7 +19,10 @@
 #include <vector>
 
 #include "core/error.h"
+#include "server/chat_completions.h"
+#include "server/completions.h"
 #include "server/job.h"
+#include "server/tokenize.h"
 
 namespace rg::server {
 
@@ -153,7 +156,7 @@ class Server : public httplib::Server {
 }  // namespace
 
 struct HttpServer::Impl {
-  Scheduler& sched;
+  Engine& engine;
   ModelInfo model;
   HttpOptions opt;
   Server svr;
@@ -164,7 +167,7 @@ struct HttpServer::Impl {
   Clock::time_point started = Clock::now();
   std::mutex log_mu;
 
-  Impl(Scheduler& s, ModelInfo m, HttpOptions o) : sched(s), model(std::move(m)), opt(std::move(o)) {}
+  Impl(Engine& e, ModelInfo m, HttpOptions o) : engine(e), model(std::move(m)), opt(std::move(o)) {}
 
   void Log(const httplib::Request& req, int status, const std::string& extra) {
     if (!opt.log_requests) return;
@@ -193,7 +196,7 @@ struct HttpServer::Impl {
   }
 
   void Health(const httplib::Request&, httplib::Response& res) {
-    const SchedulerStats s = sched.Stats();
+    const EngineStats s = engine.Stats();
     const bool drain = draining.load() || s.draining;
     json j = {{"status", drain ? "draining" : "ok"},
               {"model", model.id},
@@ -209,13 +212,33 @@ struct HttpServer::Impl {
                 {"completed", s.completed},
                 {"cancelled", s.cancelled},
                 {"errors", s.errors}}},
-              {"tokens", {{"prompt", s.prompt_tokens}, {"generated", s.generated_tokens}}},
+              {"tokens", {{"prompt", s.prompt_tokens}, {"cached", s.cached_tokens}, {"generated", s.generated_tokens}}},
               {"steps", s.steps},
               {"busy_seconds", s.busy_seconds},
               {"http", {{"requests", http_requests.load()}, {"errors", http_errors.load()},
                         {"client_disconnects", client_disconnects.load()}}},
               {"uptime_seconds", std::chrono::duration<double>(Clock::now() - started).count()},
               {"has_tokenizer", model.tokenizer != nullptr}};
+    if (StateCache* cache = engine.cache()) {
+      const StateCacheStats c = cache->Stats();
+      json stores = json::array();
+      for (const auto& [name, status] : c.stores) stores.push_back({{"name", name}, {"status", status}});
+      j["cache"] = {{"entries", c.entries},
+                    {"bytes", c.bytes},
+                    {"budget_bytes", c.budget_bytes},
+                    {"lookups", c.lookups},
+                    {"hits", c.hits},
+                    {"misses", c.lookups - c.hits},
+                    {"hit_tokens", c.hit_tokens},
+                    {"inserts", c.inserts},
+                    {"evictions", c.evictions},
+                    {"store_fetches", c.store_fetches},
+                    {"store_hits", c.store_hits},
+                    {"store_puts", c.store_puts},
+                    {"store_dropped", c.store_dropped},
+                    {"store_rejected", c.store_rejected},
+                    {"stores", std::move(stores)}};
+    }
     res.status = drain ? 503 : 200;
     res.set_content(Dump(j), "application/json");
   }
@@ -286,21 +309,21 @@ struct HttpServer::Impl {
       const json body = ParseJsonBody(req_body, opt.limits);
       ParsedRequest pr = ep == Endpoint::kChat ? ParseChatRequest(body, model, opt.limits)
                                                : ParseCompletionRequest(body, model, opt.limits);
-      const SchedulerOptions& so = sched.options();
+      const EngineOptions& so = engine.options();
       if (pr.sequences() > int64_t(so.parallel) + so.max_queue)
         throw ApiError(400, StrCat("the request needs ", pr.sequences(), " sequences (prompts x n) but this server runs at most ",
                                    so.parallel, " at once with ", so.max_queue, " waiting"), "n");
-      job = Job::Create(std::move(pr), model);
-      std::vector<std::shared_ptr<SeqHandle>> handles;
-      Scheduler::Admission a;
+      job = Job::Create(std::move(pr), model, ep == Endpoint::kChat ? ChatShape(model) : CompletionShape(model));
+      std::vector<std::shared_ptr<RequestHandle>> handles;
+      Engine::Admission a;
       try {
-        a = sched.Submit(job->MakeSeqRequests(), &handles);
+        a = engine.Submit(job->MakeRequests(), &handles);
       } catch (const rg::Error& e) {
         throw ApiError(400, e.what());
       }
-      if (a == Scheduler::Admission::kQueueFull)
+      if (a == Engine::Admission::kQueueFull)
         throw ApiError(503, "the server is busy: the request queue is full, retry later", "", "server_error", "queue_full");
-      if (a == Scheduler::Admission::kDraining)
+      if (a == Engine::Admission::kDraining)
         throw ApiError(503, "the server is shutting down", "", "server_error", "shutting_down");
       job->SetHandles(std::move(handles));
     } catch (const ApiError& e) {
@@ -323,17 +346,17 @@ struct HttpServer::Impl {
         if (!gone && PeerGone(fd)) {
           gone = true;
           ++client_disconnects;
-          job->Cancel(sched);
+          job->Cancel(engine);
         }
       }
       auto [status, body] = job->FinalResponse();
       if (status != 200) ++http_errors;
       res.status = status;
       res.set_content(body, "application/json");
-      const auto [p, g] = job->Usage();
+      const Job::Usage u = job->GetUsage();
       Log(req, gone ? 499 : status,
-          StrCat("prompt=", p, " generated=", g, " ", std::chrono::duration<double>(Clock::now() - t0).count(), "s",
-                 gone ? " (client gone)" : ""));
+          StrCat("prompt=", u.prompt, " cached=", u.cached, " generated=", u.generated, " ",
+                 std::chrono::duration<double>(Clock::now() - t0).count(), "s", gone ? " (client gone)" : ""));
       --in_flight;
       return;
     }
@@ -368,15 +391,16 @@ struct HttpServer::Impl {
         [this, job, gone, t0, path = req.path, method = req.method](bool success) {
           if (!success || *gone) {
             ++client_disconnects;
-            job->Cancel(sched);
+            job->Cancel(engine);
           }
           // The job may still be finishing (cancelled between steps); the
           // slot is released by the scheduler either way.
-          const auto [p, g] = job->Usage();
+          const Job::Usage u = job->GetUsage();
           if (opt.log_requests) {
             std::lock_guard<std::mutex> lk(log_mu);
-            std::fprintf(stderr, "[serve] %s %s %d stream prompt=%lld generated=%lld %.3fs%s\n", method.c_str(),
-                         path.c_str(), success && !*gone ? 200 : 499, (long long)p, (long long)g,
+            std::fprintf(stderr, "[serve] %s %s %d stream prompt=%lld cached=%lld generated=%lld %.3fs%s\n",
+                         method.c_str(), path.c_str(), success && !*gone ? 200 : 499, (long long)u.prompt,
+                         (long long)u.cached, (long long)u.generated,
                          std::chrono::duration<double>(Clock::now() - t0).count(),
                          success && !*gone ? "" : " (client gone)");
           }
@@ -385,8 +409,8 @@ struct HttpServer::Impl {
   }
 };
 
-HttpServer::HttpServer(Scheduler& scheduler, ModelInfo model, HttpOptions opt)
-    : impl_(std::make_unique<Impl>(scheduler, std::move(model), std::move(opt))) {
+HttpServer::HttpServer(Engine& engine, ModelInfo model, HttpOptions opt)
+    : impl_(std::make_unique<Impl>(engine, std::move(model), std::move(opt))) {
   Impl* I = impl_.get();
   httplib::Server& svr = I->svr;
   const int max_conn = I->opt.max_connections;
@@ -494,7 +518,7 @@ void HttpServer::BeginDrain() { impl_->draining = true; }
 bool HttpServer::WaitIdle(double timeout_seconds) {
   const auto deadline = Clock::now() + std::chrono::duration<double>(timeout_seconds);
   for (;;) {
-    const SchedulerStats s = impl_->sched.Stats();
+    const EngineStats s = impl_->engine.Stats();
     if (impl_->in_flight.load() == 0 && s.slots_busy == 0 && s.queued == 0) return true;
     if (timeout_seconds >= 0 && Clock::now() > deadline) return false;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));

@@ -1,6 +1,6 @@
 // The HTTP front of `rgemma serve` (cpp-httplib): OpenAI-compatible routes on
-// top of a Scheduler.
-//   GET  /health                 status + slot/queue counters (503 while draining)
+// top of the generation engine (generate/engine.h).
+//   GET  /health                 status, slot/queue/token counters, state cache (503 while draining)
 //   GET  /v1/models              the one model served; GET /v1/models/{id}
 //   POST /v1/completions         (also /completions)
 //   POST /v1/chat/completions    (also /chat/completions)
@@ -20,8 +20,8 @@
 #include <memory>
 #include <string>
 
-#include "server/api.h"
-#include "server/scheduler.h"
+#include "generate/engine.h"
+#include "server/request.h"
 
 namespace rg::server {
 
@@ -39,7 +39,7 @@ struct HttpOptions {
 
 class HttpServer {
  public:
-  HttpServer(Scheduler& scheduler, ModelInfo model, HttpOptions opt);
+  HttpServer(Engine& engine, ModelInfo model, HttpOptions opt);
   ~HttpServer();
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;

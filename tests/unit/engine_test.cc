@@ -1,8 +1,8 @@
-// The continuous-batching scheduler of `rgemma serve` (server/scheduler.h),
-// driven directly (no HTTP) on the reference fixture models: batched output
-// equals the reference and the request run alone; prompt log-probabilities
-// equal log-softmax of the reference logits; cancellation, queue bound,
-// draining and chunked prefill.
+// The generation engine (generate/engine.h), driven directly (no HTTP) on the
+// reference fixture models: batched output equals the reference and the
+// request run alone; prompt log-probabilities equal log-softmax of the
+// reference logits; cancellation, queue bound, draining and chunked prefill;
+// and the server's Job built on it.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -16,7 +16,8 @@
 #include "core/error.h"
 #include "io/safetensors.h"
 #include "server/job.h"
-#include "server/scheduler.h"
+#include "generate/engine.h"
+#include "server/completions.h"
 
 namespace rg::server {
 namespace {
@@ -32,16 +33,16 @@ std::vector<int32_t> ReadI32(const TensorView& tv) {
 struct Outcome {
   std::vector<int32_t> tokens;
   std::vector<TokenLogprob> lps, prompt_lps;
-  SeqResult result;
+  Result result;
   bool done = false;
   int done_calls = 0;
 };
 
-// Wires SeqRequests to Outcomes and waits for them.
+// Wires Requests to Outcomes and waits for them.
 class Collector {
  public:
   explicit Collector(size_t n) : out_(n) {}
-  SeqRequest Wire(SeqRequest r, size_t i, std::function<bool(size_t)> keep_going = {}) {
+  Request Wire(Request r, size_t i, std::function<bool(size_t)> keep_going = {}) {
     r.on_token = [this, i, keep_going](int32_t id, const TokenLogprob* lp) {
       std::lock_guard<std::mutex> lk(mu_);
       out_[i].tokens.push_back(id);
@@ -53,7 +54,7 @@ class Collector {
       std::lock_guard<std::mutex> lk(mu_);
       out_[i].prompt_lps = std::move(lp);
     };
-    r.on_done = [this, i](const SeqResult& res) {
+    r.on_done = [this, i](const Result& res) {
       std::lock_guard<std::mutex> lk(mu_);
       out_[i].result = res;
       out_[i].done = true;
@@ -86,8 +87,8 @@ class Collector {
   std::vector<Outcome> out_;
 };
 
-SeqRequest Greedy(std::vector<int32_t> prompt, int64_t max_tokens) {
-  SeqRequest r;
+Request Greedy(std::vector<int32_t> prompt, int64_t max_tokens) {
+  Request r;
   r.prompt = std::move(prompt);
   r.sampling.temperature = 0;
   r.max_tokens = max_tokens;
@@ -95,8 +96,8 @@ SeqRequest Greedy(std::vector<int32_t> prompt, int64_t max_tokens) {
   return r;
 }
 
-SeqRequest Sampled(std::vector<int32_t> prompt, int64_t max_tokens, uint64_t seed, float temp) {
-  SeqRequest r;
+Request Sampled(std::vector<int32_t> prompt, int64_t max_tokens, uint64_t seed, float temp) {
+  Request r;
   r.prompt = std::move(prompt);
   r.sampling.temperature = temp;
   r.sampling.top_k = 0;
@@ -114,33 +115,33 @@ std::vector<int32_t> RandomPrompt(std::mt19937& rng, int64_t vocab, int len) {
   return p;
 }
 
-// Runs each request alone (one at a time on a 1-slot scheduler).
-std::vector<Outcome> RunAlone(std::shared_ptr<const Weights> w, ThreadPool& pool, const std::vector<SeqRequest>& reqs) {
-  SchedulerOptions o;
+// Runs each request alone (one at a time on a 1-slot engine).
+std::vector<Outcome> RunAlone(std::shared_ptr<const Weights> w, ThreadPool& pool, const std::vector<Request>& reqs) {
+  EngineOptions o;
   o.parallel = 1;
-  Scheduler s(w, pool, o);
+  Engine s(w, pool, o);
   std::vector<Outcome> out;
-  for (const SeqRequest& r : reqs) {
+  for (const Request& r : reqs) {
     Collector c(1);
-    EXPECT_EQ(s.Submit({c.Wire(r, 0)}, nullptr), Scheduler::Admission::kAccepted);
+    EXPECT_EQ(s.Submit({c.Wire(r, 0)}, nullptr), Engine::Admission::kAccepted);
     EXPECT_TRUE(c.WaitAll());
     out.push_back(c.Get(0));
   }
   return out;
 }
 
-std::vector<Outcome> RunTogether(Scheduler& s, const std::vector<SeqRequest>& reqs) {
+std::vector<Outcome> RunTogether(Engine& s, const std::vector<Request>& reqs) {
   Collector c(reqs.size());
-  std::vector<SeqRequest> wired;
+  std::vector<Request> wired;
   for (size_t i = 0; i < reqs.size(); ++i) wired.push_back(c.Wire(reqs[i], i));
-  EXPECT_EQ(s.Submit(std::move(wired), nullptr), Scheduler::Admission::kAccepted);
+  EXPECT_EQ(s.Submit(std::move(wired), nullptr), Engine::Admission::kAccepted);
   EXPECT_TRUE(c.WaitAll());
   std::vector<Outcome> out;
   for (size_t i = 0; i < reqs.size(); ++i) out.push_back(c.Get(i));
   return out;
 }
 
-class SchedulerFixtureTest : public ::testing::TestWithParam<std::string> {
+class EngineFixtureTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
     weights_ = Weights::Load(FixtureDir(GetParam()));
@@ -151,8 +152,8 @@ class SchedulerFixtureTest : public ::testing::TestWithParam<std::string> {
   ThreadPool pool_{2};
 };
 
-TEST_P(SchedulerFixtureTest, BatchedGreedyMatchesReferenceTokens) {
-  std::vector<SeqRequest> reqs;
+TEST_P(EngineFixtureTest, BatchedGreedyMatchesReferenceTokens) {
+  std::vector<Request> reqs;
   std::vector<std::vector<int32_t>> expect;
   for (int i = 0; i < 64; ++i) {
     const TensorView* p = expected_->Find("gen_prompt." + std::to_string(i));
@@ -167,27 +168,27 @@ TEST_P(SchedulerFixtureTest, BatchedGreedyMatchesReferenceTokens) {
   std::mt19937 rng(7);
   const size_t n_ref = reqs.size();
   for (int i = 0; i < 6; ++i) reqs.push_back(Greedy(RandomPrompt(rng, weights_->config.vocab_size, 5 + i * 3), 9));
-  SchedulerOptions o;
+  EngineOptions o;
   o.parallel = 4;
   o.prefill_chunk = 3;
-  Scheduler s(weights_, pool_, o);
+  Engine s(weights_, pool_, o);
   const std::vector<Outcome> got = RunTogether(s, reqs);
   for (size_t i = 0; i < n_ref; ++i) {
     EXPECT_EQ(got[i].tokens, expect[i]) << GetParam() << " case " << i;
-    EXPECT_EQ(got[i].result.reason, SeqFinish::kLength);
+    EXPECT_EQ(got[i].result.reason, FinishReason::kLength);
     EXPECT_EQ(got[i].result.generated_tokens, int64_t(expect[i].size()));
     EXPECT_EQ(got[i].done_calls, 1);
   }
   ASSERT_TRUE(s.Drain(30));  // slots are released just after on_done
-  const SchedulerStats st = s.Stats();
+  const EngineStats st = s.Stats();
   EXPECT_EQ(st.slots_busy, 0);
   EXPECT_EQ(st.queued, 0);
   EXPECT_EQ(st.completed, reqs.size());
 }
 
-TEST_P(SchedulerFixtureTest, OutputDoesNotDependOnBatching) {
+TEST_P(EngineFixtureTest, OutputDoesNotDependOnBatching) {
   std::mt19937 rng(11);
-  std::vector<SeqRequest> reqs;
+  std::vector<Request> reqs;
   for (int i = 0; i < 12; ++i) {
     auto p = RandomPrompt(rng, weights_->config.vocab_size, 3 + (i * 7) % 20);
     if (i % 3 == 0) reqs.push_back(Greedy(p, 12 + i));
@@ -199,25 +200,25 @@ TEST_P(SchedulerFixtureTest, OutputDoesNotDependOnBatching) {
   reqs[7].sampling.top_k = 5;
   const std::vector<Outcome> alone = RunAlone(weights_, pool_, reqs);
   for (int parallel : {3, 8}) {
-    SchedulerOptions o;
+    EngineOptions o;
     o.parallel = parallel;
     o.prefill_chunk = 5;
-    Scheduler s(weights_, pool_, o);
+    Engine s(weights_, pool_, o);
     const std::vector<Outcome> together = RunTogether(s, reqs);
     for (size_t i = 0; i < reqs.size(); ++i)
       EXPECT_EQ(together[i].tokens, alone[i].tokens) << "request " << i << " parallel " << parallel;
   }
 }
 
-TEST_P(SchedulerFixtureTest, PromptLogprobsEqualLogSoftmaxOfReferenceLogits) {
+TEST_P(EngineFixtureTest, PromptLogprobsEqualLogSoftmaxOfReferenceLogits) {
   const int64_t V = weights_->config.vocab_size;
-  std::vector<SeqRequest> reqs;
+  std::vector<Request> reqs;
   std::vector<const TensorView*> logits;
   for (int i = 0; i < 64; ++i) {
     const TensorView* t = expected_->Find("tokens." + std::to_string(i));
     const TensorView* l = expected_->Find("logits." + std::to_string(i));
     if (!t || !l) continue;
-    SeqRequest r = Greedy(ReadI32(*t), 0);
+    Request r = Greedy(ReadI32(*t), 0);
     r.prompt_logprobs = 5;
     reqs.push_back(std::move(r));
     logits.push_back(l);
@@ -227,18 +228,18 @@ TEST_P(SchedulerFixtureTest, PromptLogprobsEqualLogSoftmaxOfReferenceLogits) {
   std::mt19937 rng(3);
   const size_t n_ref = reqs.size();
   for (int i = 0; i < 3; ++i) reqs.push_back(Greedy(RandomPrompt(rng, V, 4), 20));
-  SchedulerOptions o;
+  EngineOptions o;
   o.parallel = 3;
   o.logits_chunk = 3;
   o.prefill_chunk = 7;
-  Scheduler s(weights_, pool_, o);
+  Engine s(weights_, pool_, o);
   const std::vector<Outcome> got = RunTogether(s, reqs);
   for (size_t c = 0; c < n_ref; ++c) {
     const std::vector<int32_t>& toks = reqs[c].prompt;
     const float* ref = static_cast<const float*>(logits[c]->data);
     ASSERT_EQ(got[c].prompt_lps.size(), toks.size() - 1) << "case " << c;
     EXPECT_TRUE(got[c].tokens.empty());
-    EXPECT_EQ(got[c].result.reason, SeqFinish::kLength);
+    EXPECT_EQ(got[c].result.reason, FinishReason::kLength);
     for (size_t t = 1; t < toks.size(); ++t) {
       const float* row = ref + (t - 1) * V;
       double mx = -1e30, sum = 0;
@@ -259,9 +260,9 @@ TEST_P(SchedulerFixtureTest, PromptLogprobsEqualLogSoftmaxOfReferenceLogits) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Fixtures, SchedulerFixtureTest, ::testing::Values("tiny", "small"));
+INSTANTIATE_TEST_SUITE_P(Fixtures, EngineFixtureTest, ::testing::Values("tiny", "small"));
 
-class SchedulerTest : public ::testing::Test {
+class EngineTest : public ::testing::Test {
  protected:
   void SetUp() override { weights_ = Weights::Load(FixtureDir("tiny")); }
   std::shared_ptr<const Weights> weights_;
@@ -269,7 +270,7 @@ class SchedulerTest : public ::testing::Test {
   std::vector<int32_t> prompt_ = {2, 17, 33, 4, 99};
 };
 
-TEST_F(SchedulerTest, ComputeLogprobIsLogSoftmaxWithSortedTop) {
+TEST_F(EngineTest, ComputeLogprobIsLogSoftmaxWithSortedTop) {
   const float row[6] = {1.f, 3.f, 3.f, -2.f, 0.5f, 2.f};
   double sum = 0;
   for (float x : row) sum += std::exp(double(x));
@@ -283,10 +284,10 @@ TEST_F(SchedulerTest, ComputeLogprobIsLogSoftmaxWithSortedTop) {
   EXPECT_EQ(ComputeLogprob(row, 6, 0, 0).top.size(), 0u);
 }
 
-TEST_F(SchedulerTest, GeneratedLogprobsOfGreedyTokensAreTheTopEntry) {
-  SchedulerOptions o;
-  Scheduler s(weights_, pool_, o);
-  SeqRequest r = Greedy(prompt_, 8);
+TEST_F(EngineTest, GeneratedLogprobsOfGreedyTokensAreTheTopEntry) {
+  EngineOptions o;
+  Engine s(weights_, pool_, o);
+  Request r = Greedy(prompt_, 8);
   r.logprobs = 3;
   const Outcome got = RunTogether(s, {r})[0];
   ASSERT_EQ(got.lps.size(), 8u);
@@ -299,67 +300,67 @@ TEST_F(SchedulerTest, GeneratedLogprobsOfGreedyTokensAreTheTopEntry) {
   }
 }
 
-TEST_F(SchedulerTest, CallbackStopAndStopIds) {
-  SchedulerOptions o;
-  Scheduler s(weights_, pool_, o);
+TEST_F(EngineTest, CallbackStopAndStopIds) {
+  EngineOptions o;
+  Engine s(weights_, pool_, o);
   const Outcome full = RunTogether(s, {Greedy(prompt_, 10)})[0];
   ASSERT_EQ(full.tokens.size(), 10u);
 
   Collector c(1);
   ASSERT_EQ(s.Submit({c.Wire(Greedy(prompt_, 10), 0, [](size_t n) { return n < 3; })}, nullptr),
-            Scheduler::Admission::kAccepted);
+            Engine::Admission::kAccepted);
   ASSERT_TRUE(c.WaitAll());
   EXPECT_EQ(c.Get(0).tokens, std::vector<int32_t>(full.tokens.begin(), full.tokens.begin() + 3));
-  EXPECT_EQ(c.Get(0).result.reason, SeqFinish::kStop);
+  EXPECT_EQ(c.Get(0).result.reason, FinishReason::kCallback);
 
   // The first occurrence of a stop id ends the sequence; the stop id is not emitted.
   const int32_t stop = full.tokens[4];
   size_t first = 0;
   while (full.tokens[first] != stop) ++first;
-  SeqRequest r = Greedy(prompt_, 10);
+  Request r = Greedy(prompt_, 10);
   r.stop_ids = {stop};
   const Outcome stopped = RunTogether(s, {r})[0];
   EXPECT_EQ(stopped.tokens, std::vector<int32_t>(full.tokens.begin(), full.tokens.begin() + long(first)));
-  EXPECT_EQ(stopped.result.reason, SeqFinish::kStop);
+  EXPECT_EQ(stopped.result.reason, FinishReason::kStop);
   EXPECT_EQ(stopped.result.stop_token, stop);
 }
 
-TEST_F(SchedulerTest, MaxTokensZeroFinishesWithoutASlot) {
-  SchedulerOptions o;
-  Scheduler s(weights_, pool_, o);
+TEST_F(EngineTest, MaxTokensZeroFinishesWithoutASlot) {
+  EngineOptions o;
+  Engine s(weights_, pool_, o);
   const Outcome got = RunTogether(s, {Greedy(prompt_, 0)})[0];
   EXPECT_TRUE(got.tokens.empty());
-  EXPECT_EQ(got.result.reason, SeqFinish::kLength);
+  EXPECT_EQ(got.result.reason, FinishReason::kLength);
   EXPECT_EQ(got.result.prompt_tokens, 5);
   EXPECT_EQ(s.Stats().steps, 0u);
 }
 
-TEST_F(SchedulerTest, InvalidRequestsThrowAndQueueNothing) {
-  SchedulerOptions o;
-  Scheduler s(weights_, pool_, o);
+TEST_F(EngineTest, InvalidRequestsThrowAndQueueNothing) {
+  EngineOptions o;
+  Engine s(weights_, pool_, o);
   EXPECT_THROW(s.Submit({Greedy({}, 3)}, nullptr), rg::Error);
   EXPECT_THROW(s.Submit({Greedy({2, 512}, 3)}, nullptr), rg::Error);
   EXPECT_THROW(s.Submit({Greedy({2, -1}, 3)}, nullptr), rg::Error);
-  SeqRequest bad = Greedy(prompt_, 3);
+  Request bad = Greedy(prompt_, 3);
   bad.sampling.top_p = 2;
   EXPECT_THROW(s.Submit({Greedy(prompt_, 3), bad}, nullptr), rg::Error);
-  SeqRequest many = Greedy(prompt_, 3);
+  Request many = Greedy(prompt_, 3);
   many.logprobs = 1000;
   EXPECT_THROW(s.Submit({many}, nullptr), rg::Error);
   EXPECT_EQ(s.Stats().submitted, 0u);
 }
 
-TEST_F(SchedulerTest, CancelFreesTheSlot) {
-  SchedulerOptions o;
+TEST_F(EngineTest, CancelFreesTheSlot) {
+  EngineOptions o;
   o.parallel = 2;
-  Scheduler s(weights_, pool_, o);
+  Engine s(weights_, pool_, o);
   for (int round = 0; round < 20; ++round) {
     Collector c(3);
-    std::vector<std::shared_ptr<SeqHandle>> h;
+    std::vector<std::shared_ptr<RequestHandle>> h;
     ASSERT_EQ(s.Submit({c.Wire(Greedy(prompt_, 1 << 20), 0), c.Wire(Greedy(prompt_, 1 << 20), 1),
                         c.Wire(Greedy(prompt_, 1 << 20), 2)},
                        &h),
-              Scheduler::Admission::kAccepted);
+              Engine::Admission::kAccepted);
     ASSERT_EQ(h.size(), 3u);
     ASSERT_TRUE(c.WaitTokens(0, 2));
     s.Cancel(*h[2]);  // waiting in the queue
@@ -368,7 +369,7 @@ TEST_F(SchedulerTest, CancelFreesTheSlot) {
     s.Cancel(*h[1]);  // twice is fine
     ASSERT_TRUE(c.WaitAll());
     for (size_t i = 0; i < 3; ++i) {
-      EXPECT_EQ(c.Get(i).result.reason, SeqFinish::kCancelled);
+      EXPECT_EQ(c.Get(i).result.reason, FinishReason::kCancelled);
       EXPECT_EQ(c.Get(i).done_calls, 1);
     }
     s.Cancel(*h[0]);  // after it finished
@@ -376,38 +377,38 @@ TEST_F(SchedulerTest, CancelFreesTheSlot) {
   // The slots are usable again.
   EXPECT_EQ(RunTogether(s, {Greedy(prompt_, 6), Greedy(prompt_, 6)})[1].tokens.size(), 6u);
   ASSERT_TRUE(s.Drain(30));
-  const SchedulerStats st = s.Stats();
+  const EngineStats st = s.Stats();
   EXPECT_EQ(st.slots_busy, 0);
   EXPECT_EQ(st.queued, 0);
   EXPECT_EQ(st.cancelled, 60u);
 }
 
-TEST_F(SchedulerTest, SlotsAreResetBetweenSequences) {
-  SchedulerOptions o;
+TEST_F(EngineTest, SlotsAreResetBetweenSequences) {
+  EngineOptions o;
   o.parallel = 1;
-  Scheduler s(weights_, pool_, o);
+  Engine s(weights_, pool_, o);
   const Outcome a = RunTogether(s, {Greedy(prompt_, 7)})[0];
   RunTogether(s, {Greedy({2, 400, 401, 402, 403, 404, 405, 406, 407, 408, 409}, 30)});
   const Outcome b = RunTogether(s, {Greedy(prompt_, 7)})[0];
   EXPECT_EQ(a.tokens, b.tokens);
 }
 
-TEST_F(SchedulerTest, FullQueueRefusesAllOrNothing) {
-  SchedulerOptions o;
+TEST_F(EngineTest, FullQueueRefusesAllOrNothing) {
+  EngineOptions o;
   o.parallel = 1;
   o.max_queue = 2;
-  Scheduler s(weights_, pool_, o);
+  Engine s(weights_, pool_, o);
   Collector c(4);
-  std::vector<std::shared_ptr<SeqHandle>> h1, h2, h3;
-  ASSERT_EQ(s.Submit({c.Wire(Greedy(prompt_, 1 << 20), 0)}, &h1), Scheduler::Admission::kAccepted);
+  std::vector<std::shared_ptr<RequestHandle>> h1, h2, h3;
+  ASSERT_EQ(s.Submit({c.Wire(Greedy(prompt_, 1 << 20), 0)}, &h1), Engine::Admission::kAccepted);
   ASSERT_TRUE(c.WaitTokens(0, 1));  // it holds the only slot
   // Two may wait; three may not, and then none of them is queued.
   EXPECT_EQ(s.Submit({Greedy(prompt_, 3), Greedy(prompt_, 3), Greedy(prompt_, 3)}, nullptr),
-            Scheduler::Admission::kQueueFull);
+            Engine::Admission::kQueueFull);
   EXPECT_EQ(s.Stats().queued, 0);
   ASSERT_EQ(s.Submit({c.Wire(Greedy(prompt_, 3), 1), c.Wire(Greedy(prompt_, 3), 2)}, &h2),
-            Scheduler::Admission::kAccepted);
-  EXPECT_EQ(s.Submit({c.Wire(Greedy(prompt_, 3), 3)}, &h3), Scheduler::Admission::kQueueFull);
+            Engine::Admission::kAccepted);
+  EXPECT_EQ(s.Submit({c.Wire(Greedy(prompt_, 3), 3)}, &h3), Engine::Admission::kQueueFull);
   EXPECT_EQ(s.Stats().rejected, 4u);
   s.Cancel(*h1[0]);
   ASSERT_TRUE(c.WaitTokens(2, 3));
@@ -416,79 +417,79 @@ TEST_F(SchedulerTest, FullQueueRefusesAllOrNothing) {
   EXPECT_EQ(c.Get(2).tokens.size(), 3u);
 }
 
-TEST_F(SchedulerTest, DrainFinishesInFlightAndRefusesNew) {
-  SchedulerOptions o;
+TEST_F(EngineTest, DrainFinishesInFlightAndRefusesNew) {
+  EngineOptions o;
   o.parallel = 2;
-  Scheduler s(weights_, pool_, o);
+  Engine s(weights_, pool_, o);
   Collector c(3);
   ASSERT_EQ(s.Submit({c.Wire(Greedy(prompt_, 40), 0), c.Wire(Greedy(prompt_, 30), 1), c.Wire(Greedy(prompt_, 20), 2)},
                      nullptr),
-            Scheduler::Admission::kAccepted);
+            Engine::Admission::kAccepted);
   EXPECT_TRUE(s.Drain(60));
-  for (size_t i = 0; i < 3; ++i) EXPECT_EQ(c.Get(i).result.reason, SeqFinish::kLength);
+  for (size_t i = 0; i < 3; ++i) EXPECT_EQ(c.Get(i).result.reason, FinishReason::kLength);
   EXPECT_EQ(c.Get(0).tokens.size(), 40u);
-  EXPECT_EQ(s.Submit({Greedy(prompt_, 3)}, nullptr), Scheduler::Admission::kDraining);
+  EXPECT_EQ(s.Submit({Greedy(prompt_, 3)}, nullptr), Engine::Admission::kDraining);
   EXPECT_TRUE(s.Stats().draining);
 }
 
-TEST_F(SchedulerTest, DestructionCancelsWhatIsLeft) {
+TEST_F(EngineTest, DestructionCancelsWhatIsLeft) {
   Collector c(3);
   {
-    SchedulerOptions o;
+    EngineOptions o;
     o.parallel = 1;
-    Scheduler s(weights_, pool_, o);
+    Engine s(weights_, pool_, o);
     ASSERT_EQ(s.Submit({c.Wire(Greedy(prompt_, 1 << 20), 0), c.Wire(Greedy(prompt_, 5), 1),
                         c.Wire(Greedy(prompt_, 5), 2)},
                        nullptr),
-              Scheduler::Admission::kAccepted);
+              Engine::Admission::kAccepted);
     ASSERT_TRUE(c.WaitTokens(0, 3));
   }
   for (size_t i = 0; i < 3; ++i) {
     EXPECT_TRUE(c.Get(i).done);
-    EXPECT_EQ(c.Get(i).result.reason, SeqFinish::kCancelled);
+    EXPECT_EQ(c.Get(i).result.reason, FinishReason::kCancelled);
   }
 }
 
-TEST_F(SchedulerTest, CancelAll) {
-  SchedulerOptions o;
+TEST_F(EngineTest, CancelAll) {
+  EngineOptions o;
   o.parallel = 1;
-  Scheduler s(weights_, pool_, o);
+  Engine s(weights_, pool_, o);
   Collector c(2);
   ASSERT_EQ(s.Submit({c.Wire(Greedy(prompt_, 1 << 20), 0), c.Wire(Greedy(prompt_, 1 << 20), 1)}, nullptr),
-            Scheduler::Admission::kAccepted);
+            Engine::Admission::kAccepted);
   ASSERT_TRUE(c.WaitTokens(0, 2));
   s.CancelAll();
   ASSERT_TRUE(c.WaitAll());
-  EXPECT_EQ(c.Get(0).result.reason, SeqFinish::kCancelled);
-  EXPECT_EQ(c.Get(1).result.reason, SeqFinish::kCancelled);
+  EXPECT_EQ(c.Get(0).result.reason, FinishReason::kCancelled);
+  EXPECT_EQ(c.Get(1).result.reason, FinishReason::kCancelled);
   // Still serving afterwards.
   EXPECT_EQ(RunTogether(s, {Greedy(prompt_, 4)})[0].tokens.size(), 4u);
 }
 
-TEST_F(SchedulerTest, LongPromptIsChunkedAndDoesNotStallDecoding) {
-  SchedulerOptions o;
+TEST_F(EngineTest, LongPromptIsChunkedAndDoesNotStallDecoding) {
+  EngineOptions o;
   o.parallel = 2;
   o.prefill_chunk = 4;
-  Scheduler s(weights_, pool_, o);
+  Engine s(weights_, pool_, o);
   Collector c(2);
   // A is long enough to still be decoding while B's 21 prefill steps run.
   constexpr size_t kLenA = 5000;
-  ASSERT_EQ(s.Submit({c.Wire(Greedy(prompt_, kLenA), 0)}, nullptr), Scheduler::Admission::kAccepted);
+  ASSERT_EQ(s.Submit({c.Wire(Greedy(prompt_, kLenA), 0)}, nullptr), Engine::Admission::kAccepted);
   ASSERT_TRUE(c.WaitTokens(0, 1));
   std::vector<int32_t> long_prompt = {2};
   for (int i = 0; i < 80; ++i) long_prompt.push_back(3 + (i * 37) % 500);
   // Record how many tokens the first sequence has when the second produces its first.
   std::atomic<size_t> a_at_b_first{0};
-  SeqRequest b = c.Wire(Greedy(long_prompt, 1), 1);
+  Request b = c.Wire(Greedy(long_prompt, 1), 1);
   auto inner = b.on_token;
   b.on_token = [&, inner](int32_t id, const TokenLogprob* lp) {
-    // Runs on the scheduler thread, between steps' callbacks: A's count is stable.
+    // Runs on the engine thread, between steps' callbacks: A's count is stable.
     a_at_b_first = c.Get(0).tokens.size();
     return inner(id, lp);
   };
   const size_t a_before = c.Get(0).tokens.size();
   ASSERT_LT(a_before + 81 / 4, kLenA) << "A finished too early for this test to mean anything";
-  ASSERT_EQ(s.Submit({std::move(b)}, nullptr), Scheduler::Admission::kAccepted);
+  ASSERT_EQ(s.Submit({std::move(b)}, nullptr), Engine::Admission::kAccepted);
   ASSERT_TRUE(c.WaitTokens(1, 1));
   // 81 prompt tokens at <= 4 per step: the first sequence decoded meanwhile.
   EXPECT_GE(a_at_b_first.load(), a_before + 81 / 4 - 1);
@@ -497,9 +498,9 @@ TEST_F(SchedulerTest, LongPromptIsChunkedAndDoesNotStallDecoding) {
   EXPECT_EQ(c.Get(1).tokens, RunAlone(weights_, pool_, {Greedy(long_prompt, 1)})[0].tokens);
 }
 
-// Job: the OpenAI JSON built from scheduler callbacks (no HTTP), on a model
+// Job: the OpenAI JSON built from engine callbacks (no HTTP), on a model
 // without a tokenizer.
-TEST_F(SchedulerTest, JobBuildsCompletionJsonWithEchoLogprobs) {
+TEST_F(EngineTest, JobBuildsCompletionJsonWithEchoLogprobs) {
   Config cfg = weights_->config;
   ModelInfo m;
   m.id = "tiny";
@@ -514,11 +515,11 @@ TEST_F(SchedulerTest, JobBuildsCompletionJsonWithEchoLogprobs) {
   pr.logprobs = 2;
   pr.return_tokens = true;
   pr.ignore_eos = true;
-  SchedulerOptions o;
-  Scheduler s(weights_, pool_, o);
-  auto job = Job::Create(pr, m);
-  std::vector<std::shared_ptr<SeqHandle>> h;
-  ASSERT_EQ(s.Submit(job->MakeSeqRequests(), &h), Scheduler::Admission::kAccepted);
+  EngineOptions o;
+  Engine s(weights_, pool_, o);
+  auto job = Job::Create(pr, m, CompletionShape(m));
+  std::vector<std::shared_ptr<RequestHandle>> h;
+  ASSERT_EQ(s.Submit(job->MakeRequests(), &h), Engine::Admission::kAccepted);
   job->SetHandles(h);
   while (!job->WaitFor(10)) {
   }
@@ -550,7 +551,7 @@ TEST_F(SchedulerTest, JobBuildsCompletionJsonWithEchoLogprobs) {
   EXPECT_EQ(j["usage"]["total_tokens"], 11);
 }
 
-TEST_F(SchedulerTest, JobStreamsSseEndingWithDone) {
+TEST_F(EngineTest, JobStreamsSseEndingWithDone) {
   Config cfg = weights_->config;
   ModelInfo m;
   m.id = "tiny";
@@ -563,10 +564,10 @@ TEST_F(SchedulerTest, JobStreamsSseEndingWithDone) {
   pr.stream = true;
   pr.return_tokens = true;
   pr.ignore_eos = true;
-  SchedulerOptions o;
-  Scheduler s(weights_, pool_, o);
-  auto job = Job::Create(pr, m);
-  ASSERT_EQ(s.Submit(job->MakeSeqRequests(), nullptr), Scheduler::Admission::kAccepted);
+  EngineOptions o;
+  Engine s(weights_, pool_, o);
+  auto job = Job::Create(pr, m, CompletionShape(m));
+  ASSERT_EQ(s.Submit(job->MakeRequests(), nullptr), Engine::Admission::kAccepted);
   std::string all;
   while (!job->WaitFor(10)) all += job->TakeStreamBytes();
   all += job->TakeStreamBytes();
