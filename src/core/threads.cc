@@ -48,6 +48,8 @@ ThreadPool::~ThreadPool() {
 }
 
 void ThreadPool::Run(int workers, void* ctx, Trampoline call) {
+  // Callers on different threads (two engines sharing a pool) take turns.
+  std::lock_guard<std::mutex> turn(run_mu_);
   ctx_ = ctx;
   call_ = call;
   active_workers_ = workers;

@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -27,7 +28,8 @@ class ThreadPool {
 
   // Calls fn(begin, end, thread_index) on disjoint pieces covering [0, n).
   // Pieces are multiples of `grain` (except the last). Blocks until all finish.
-  // Not reentrant: one ParallelFor at a time per pool.
+  // Calls from different threads are serialized; not reentrant (fn must not
+  // call ParallelFor on the same pool).
   template <class Fn>
   void ParallelFor(int64_t n, int64_t grain, Fn&& fn) {
     if (n <= 0) return;
@@ -52,6 +54,7 @@ class ThreadPool {
   void WorkerLoop(int index);
 
   int n_threads_;
+  std::mutex run_mu_;  // one Run at a time
   std::vector<std::thread> threads_;
   // Written by the caller before it publishes a new generation.
   void* ctx_ = nullptr;

@@ -16,6 +16,7 @@ double Seconds(Clock::time_point a, Clock::time_point b) { return std::chrono::d
 
 struct Engine::Seq {
   enum class Phase {
+    kAwaitSnapshot,  // waiting one step for a snapshot another sequence is finishing
     kFetching,     // waiting for a store lookup (the state cache's slower tiers)
     kPrefill,      // feeding the prompt
     kSampleFirst,  // the prompt is in the state; sample from first_logits (no Forward row)
@@ -42,6 +43,7 @@ struct Engine::Seq {
   std::vector<int32_t> tail;    // kFinalize: tokens to feed after the end
   size_t tail_fed = 0;
   SnapshotPtr resumed;          // the snapshot restored (keeps its logits alive)
+  SnapshotPtr prompt_end;       // the snapshot taken at the end of the prompt
   const float* first_logits = nullptr;  // kSampleFirst: [V]
   std::shared_ptr<Fetch> fetch;
   SnapshotPtr mem_hit;          // kFetching: what memory had
@@ -284,6 +286,9 @@ void Engine::Loop() {
       }
       if (s->handle->cancel_requested() && !s->reported)
         EndSequence(*s, FinishReason::kCancelled, s->phase == Seq::Phase::kDecode ? s->pending : -1);
+      if (s->phase == Seq::Phase::kAwaitSnapshot && !s->finished &&
+          !SnapshotComing(*s, s->mem_hit ? s->mem_hit->pos() : 0))
+        Guarded(*s, [&] { LookUp(*s); });
       if (s->phase == Seq::Phase::kFetching && !s->finished) {
         bool done;
         SnapshotPtr got;
@@ -348,12 +353,44 @@ void Engine::Start(Seq& s) {
   s.state = &states_[size_t(s.slot)];
   s.caching = cache_ && r.cache;
   if (!s.caching) return Resume(s, nullptr);
-  // The longest usable prefix: snapshots may cover the prompt up to `limit`
-  // (where a scored or sampled token follows, the snapshot must carry the
-  // logits that predict it).
+  LookUp(s);
+}
+
+// The longest usable prefix: snapshots may cover the prompt up to `limit`
+// (where a scored or sampled token follows, the snapshot must carry the
+// logits that predict it).
+int64_t Engine::CacheLimit(const Seq& s) const {
   const int64_t T = s.prompt_size();
-  const int64_t limit = s.prompt_logprobs() ? std::min(T, r.prompt_logprobs_from) : T;
+  return s.prompt_logprobs() ? std::min(T, s.req.prompt_logprobs_from) : T;
+}
+
+// Another sequence that is feeding the last tokens of a snapshot this prompt
+// extends (a reply's last token, a chat turn's closing tokens) will insert it
+// within a step or two: a client that sends its next request right after the
+// answer would otherwise just miss it.
+bool Engine::SnapshotComing(const Seq& s, int64_t have) const {
+  const std::vector<int32_t>& p = s.req.prompt;
+  const int64_t limit = CacheLimit(s);
+  for (const auto& o : active_) {
+    if (o.get() == &s || o->finished || o->phase != Seq::Phase::kFinalize || !o->caching) continue;
+    const int64_t n = int64_t(o->fed.size() + o->tail.size() - o->tail_fed);
+    if (n <= have || n > limit || (n == limit && limit == s.prompt_size())) continue;  // no logits there
+    if (!std::equal(o->fed.begin(), o->fed.end(), p.begin())) continue;
+    if (!std::equal(o->tail.begin() + long(o->tail_fed), o->tail.end(), p.begin() + long(o->fed.size()))) continue;
+    return true;
+  }
+  return false;
+}
+
+void Engine::LookUp(Seq& s) {
+  const Request& r = s.req;
+  const int64_t limit = CacheLimit(s);
   SnapshotPtr hit = cache_->Lookup(r.prompt, limit);
+  if (SnapshotComing(s, hit ? hit->pos() : 0)) {
+    s.phase = Seq::Phase::kAwaitSnapshot;  // LookUp again once it is in
+    s.mem_hit = hit;
+    return;
+  }
   if (!cache_->has_stores()) return Resume(s, hit);
   std::vector<int64_t> lengths = r.cache_hints;
   if (opt_.checkpoint_every > 0)
@@ -407,16 +444,19 @@ void Engine::Resume(Seq& s, SnapshotPtr snap) {
   if (s.prefilled == T) {
     s.phase = Seq::Phase::kSampleFirst;
     s.first_logits = snap->logits();
+    s.prompt_end = snap;
   } else {
     s.phase = Seq::Phase::kPrefill;
   }
 }
 
-void Engine::CacheSnapshot(Seq& s, const float* logits) {
-  if (!s.caching || (s.state->pos == s.snapshot_at && !logits)) return;
+SnapshotPtr Engine::CacheSnapshot(Seq& s, const float* logits) {
+  if (!s.caching || (s.state->pos == s.snapshot_at && !logits)) return nullptr;
   RG_DCHECK(int64_t(s.fed.size()) == s.state->pos);
-  cache_->Insert(Snapshot::Capture(*s.state, weights_->config, s.fed, logits));
+  SnapshotPtr snap = Snapshot::Capture(*s.state, weights_->config, s.fed, logits);
+  cache_->Insert(snap);
   s.snapshot_at = s.state->pos;
+  return snap;
 }
 
 void Engine::Report(Seq& s) {
@@ -482,10 +522,20 @@ void Engine::EndSequence(Seq& s, FinishReason reason, int32_t unfed, std::string
     target = s.fed;
     if (unfed >= 0) target.push_back(unfed);
   }
+  for (int32_t id : target)
+    if (id < 0 || id >= vocab_) target.clear();
   const bool extends = target.size() >= s.fed.size() && std::equal(s.fed.begin(), s.fed.end(), target.begin());
-  for (size_t i = s.fed.size(); extends && i < target.size(); ++i)
-    if (target[i] < 0 || target[i] >= vocab_) target.clear();
-  if (!extends || target.empty()) {
+  const bool from_prompt = s.prompt_end && target.size() > s.prompt_end->tokens().size() &&
+                           std::equal(s.prompt_end->tokens().begin(), s.prompt_end->tokens().end(), target.begin());
+  if (!extends && from_prompt) {
+    // The reply re-renders as other tokens than were generated (the text
+    // re-tokenizes differently, or a stop string cut it): go back to the end
+    // of the prompt and feed the tokens the next request will have instead,
+    // so it still resumes after the whole reply.
+    s.prompt_end->Restore(weights_->config, s.state);
+    s.fed = s.prompt_end->tokens();
+    s.snapshot_at = s.state->pos;
+  } else if (!extends || target.empty()) {
     s.finished = true;
     return;
   }
@@ -589,7 +639,7 @@ void Engine::AfterPromptChunk(Seq& s, const SeqChunk& ch, const float* rows) {
     if (opt_.checkpoint_every > 0 && s.prefilled % opt_.checkpoint_every == 0) CacheSnapshot(s, nullptr);
     return;
   }
-  CacheSnapshot(s, last_row);
+  s.prompt_end = CacheSnapshot(s, last_row);
   s.phase = Seq::Phase::kSampleFirst;
   s.first_logits = last_row;
 }

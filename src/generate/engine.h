@@ -25,7 +25,9 @@
 // Snapshots are taken at the end of every prompt (with its last logits),
 // every `checkpoint_every` prompt tokens, and at the end of every finished
 // sequence (prompt + generated tokens; for chat, under the tokens the
-// client's next request will start with: Request::next_prompt_prefix).
+// client's next request will start with: Request::next_prompt_prefix, fed
+// after the reply, or after the end-of-prompt snapshot when the reply
+// re-renders as other tokens than were generated).
 #pragma once
 
 #include <atomic>
@@ -124,6 +126,9 @@ class Engine {
   void Loop();
   void Validate(const Request& r) const;
   void Start(Seq& s);
+  void LookUp(Seq& s);
+  int64_t CacheLimit(const Seq& s) const;
+  bool SnapshotComing(const Seq& s, int64_t have) const;
   void Resume(Seq& s, SnapshotPtr snap);
   void Step();
   void AfterPromptChunk(Seq& s, const SeqChunk& ch, const float* rows);
@@ -134,7 +139,7 @@ class Engine {
   template <class Fn>
   void Guarded(Seq& s, Fn&& fn);  // fn(); an exception ends s with kError
   void Release(Seq& s);
-  void CacheSnapshot(Seq& s, const float* logits);
+  SnapshotPtr CacheSnapshot(Seq& s, const float* logits);  // null if none was taken
 
   std::shared_ptr<const Weights> weights_;
   ThreadPool& pool_;

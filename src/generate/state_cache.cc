@@ -65,7 +65,8 @@ struct StateCache::StoreTier {
     std::unique_lock<std::mutex> lk(mu);
     for (;;) {
       cv.wait(lk, [&] { return stop || !fetches.empty() || !puts.empty(); });
-      if (stop) return;
+      if (stop && puts.empty()) return;  // queued inserts are written before the end
+      if (stop) fetches.clear();         // (answered by the destructor)
       if (!fetches.empty()) {
         Fetch f = std::move(fetches.front());
         fetches.pop_front();
@@ -168,17 +169,18 @@ StateCache::StateCache(const Config& c, const ModelFingerprint& fp, size_t budge
 
 StateCache::~StateCache() {
   for (auto& t : stores_) {
+    std::deque<StoreTier::Fetch> waiting;
     {
       std::lock_guard<std::mutex> lk(t->mu);
       t->stop = true;
+      waiting.swap(t->fetches);
     }
     t->cv.notify_all();
-  }
-  for (auto& t : stores_) {
-    if (t->thread.joinable()) t->thread.join();
     // Lookups still waiting are answered (a miss) so nobody waits forever.
-    for (auto& f : t->fetches) f.done(nullptr);
+    for (auto& f : waiting) f.done(nullptr);
   }
+  for (auto& t : stores_)
+    if (t->thread.joinable()) t->thread.join();
 }
 
 void StateCache::AddStore(std::unique_ptr<SnapshotStore> store) {

@@ -47,7 +47,7 @@ struct StateCacheStats {
 class StateCache {
  public:
   StateCache(const Config& c, const ModelFingerprint& fp, size_t budget_bytes);
-  ~StateCache();  // stops the store threads (queued inserts are dropped)
+  ~StateCache();  // stops the store threads once their queued inserts are written
   StateCache(const StateCache&) = delete;
   StateCache& operator=(const StateCache&) = delete;
 

@@ -48,11 +48,12 @@ std::vector<Request> Job::MakeRequests() {
     }
     s.cache = req_.cache_prompt;
     s.cache_hints = req_.cache_hints;
-    // The engine asks once the reply is complete (after OnDone).
-    s.next_prompt_prefix = [self, c](std::span<const int32_t>) {
-      std::lock_guard<std::mutex> lk(self->mu_);
-      return self->shape_->NextPromptPrefix(self->req_, *self->choices_[c]);
-    };
+    // Chat: the engine asks once the reply is complete (after OnDone).
+    if (req_.endpoint == Endpoint::kChat)
+      s.next_prompt_prefix = [self, c](std::span<const int32_t>) {
+        std::lock_guard<std::mutex> lk(self->mu_);
+        return self->shape_->NextPromptPrefix(self->req_, *self->choices_[c]);
+      };
     s.on_prompt_logprobs = [self, c](std::vector<TokenLogprob>&& lp) { self->OnPromptLogprobs(c, std::move(lp)); };
     s.on_token = [self, c](int32_t id, const TokenLogprob* lp) { return self->OnToken(c, id, lp); };
     s.on_done = [self, c](const Result& r) { self->OnDone(c, r); };

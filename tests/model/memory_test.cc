@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <regex>
 #include <string>
+#include <unistd.h>
 
 #include "subprocess.h"
 
@@ -19,7 +20,7 @@ size_t PeakRss(const std::string& output) {
 }
 
 TEST(Memory, PeakRssIsFlatFrom1kTo10kTokens) {
-  const std::string dir = (std::filesystem::temp_directory_path() / "rg_memory_test_model").string();
+  const std::string dir = (std::filesystem::temp_directory_path() / ("rg_memory_test_model_" + std::to_string(getpid()))).string();
   std::filesystem::remove_all(dir);
   const std::string bin = RG_BINARY;
   auto [st, out] = RunCommand(bin + " init --preset 2b --hidden-size 128 --num-heads 2 --vocab-size 1000 --num-layers 3 "
