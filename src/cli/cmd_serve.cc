@@ -33,8 +33,15 @@ struct ServeArgs {
   bool quiet = false;
   double drain_timeout = 600;
   size_t cache_mb = 2048, cache_dir_mb = 16384;
-  EngineOptions engine;
+  EngineOptions engine = ServeDefaults();
   server::HttpOptions http;
+
+  static EngineOptions ServeDefaults() {
+    EngineOptions e;
+    e.parallel = 4;           // sequences decoded together
+    e.prefill_chunk = 64;     // prompt rows per step: bounds how long a new prompt stalls the others
+    return e;
+  }
 };
 
 std::string ModelId(const ServeArgs& a) {
