@@ -24,34 +24,22 @@ void ExpectDocs(std::string_view schema, const std::vector<std::pair<std::string
 }
 
 TEST(JsonSchemaTest, Scalars) {
-  ExpectDocs(R"({"type":"string"})", {{R"("hi")", kYes},
-                                      {R"("a\"b\\c\n\u00e9\u2603")", kYes},
-                                      {R"("é😀")", kYes},
-                                      {"\"a\nb\"", kNo},     // raw control character
-                                      {R"("\ud800")", kNo},  // \u never encodes a surrogate
-                                      {R"("\x")", kNo},
-                                      {"\"abc", kPre},
-                                      {"1", kNo}});
-  ExpectDocs(R"({"type":"integer"})", {{"0", kYes},
-                                       {"-12", kYes},
-                                       {"1234567890123456", kYes},
-                                       {"12345678901234567", kNo},
-                                       {"01", kNo},
-                                       {"1.5", kNo},
-                                       {"-", kPre},
-                                       {"-0", kYes}});
-  ExpectDocs(R"({"type":"number"})", {{"0", kYes},
-                                      {"-1.25", kYes},
-                                      {"6.02e23", kYes},
-                                      {"1E-7", kYes},
-                                      {"1.", kPre},
-                                      {".5", kNo},
-                                      {"1e123", kNo},
-                                      {"1e-99", kYes},
-                                      {"NaN", kNo}});
+  // clang-format off
+  ExpectDocs(R"({"type":"string"})", {
+      {R"("hi")", kYes}, {R"("a\"b\\c\n\u00e9\u2603")", kYes}, {R"("é😀")", kYes},
+      {"\"a\nb\"", kNo},     // raw control character
+      {R"("\ud800")", kNo},  // \u never encodes a surrogate
+      {R"("\x")", kNo}, {"\"abc", kPre}, {"1", kNo}});
+  ExpectDocs(R"({"type":"integer"})", {
+      {"0", kYes}, {"-12", kYes}, {"1234567890123456", kYes}, {"12345678901234567", kNo},
+      {"01", kNo}, {"1.5", kNo}, {"-", kPre}, {"-0", kYes}});
+  ExpectDocs(R"({"type":"number"})", {
+      {"0", kYes}, {"-1.25", kYes}, {"6.02e23", kYes}, {"1E-7", kYes}, {"1.", kPre},
+      {".5", kNo}, {"1e123", kNo}, {"1e-99", kYes}, {"NaN", kNo}});
   ExpectDocs(R"({"type":"boolean"})", {{"true", kYes}, {"false", kYes}, {"tru", kPre}, {"1", kNo}});
   ExpectDocs(R"({"type":"null"})", {{"null", kYes}, {"nul", kPre}, {"\"null\"", kNo}});
   ExpectDocs(R"({"type":["integer","null"]})", {{"3", kYes}, {"null", kYes}, {"true", kNo}});
+  // clang-format on
 }
 
 TEST(JsonSchemaTest, WhitespaceAndTheEndOfTheValue) {

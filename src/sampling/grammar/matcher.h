@@ -10,7 +10,10 @@
 //   if (matcher.MustEnd() || matcher.finished()) stop;
 // MustEnd(): the output is complete and no text token can follow (for a JSON
 // schema: the top-level value just closed), so stop without sampling EOS.
-// CanEnd(): an end token (EOS / <end_of_turn>) is allowed now.
+// CanEnd(): an end token (EOS / <end_of_turn>) is allowed now. The two differ
+// while a complete output could still grow: a top-level JSON number (more
+// digits), or a GBNF grammar such as root ::= [a-z]+; the model then chooses
+// between more text and an end token.
 //
 // Cost: a state's mask is computed by one trie walk and kept in a small LRU
 // cache keyed by DFA state, so the steps inside one JSON string (where the
