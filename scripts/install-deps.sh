@@ -11,6 +11,7 @@ packages=(
   libgtest-dev libgmock-dev                   # tests
   clang libclang-rt-14-dev                    # libFuzzer + sanitizer runtimes
   python3 python3-numpy                       # the reference-fixture contract check
+  python3-jsonschema                          # validates structured-output samples
   nodejs npm                                  # server tests with the openai npm package
 )
 missing=()
