@@ -21,6 +21,7 @@
 #include "core/file_io.h"
 #include "generate/disk_store.h"
 #include "generate/engine.h"
+#include "generate/redis_store.h"
 #include "server/http_server.h"
 
 namespace rg::cli {
@@ -28,7 +29,8 @@ namespace {
 
 struct ServeArgs {
   ModelFlags m;
-  std::string host = "127.0.0.1", alias, port_file, api_key, cache_dir;
+  std::string host = "127.0.0.1", alias, port_file, api_key, cache_dir, state_store;
+  int64_t state_store_ttl = 86400;
   int port = 8080;
   bool quiet = false;
   double drain_timeout = 600;
@@ -84,6 +86,11 @@ void RunServe(ServeArgs a) {
     RG_CHECK(engine.cache(), "--cache-dir needs the memory cache (--cache-mb > 0)");
     engine.cache()->AddStore(
         std::make_unique<DiskStore>(a.cache_dir, a.cache_dir_mb << 20, c, engine.cache()->fingerprint()));
+  }
+  if (!a.state_store.empty()) {
+    RG_CHECK(engine.cache(), "--state-store needs the memory cache (--cache-mb > 0)");
+    engine.cache()->AddStore(
+        std::make_unique<RedisStore>(a.state_store, a.state_store_ttl, c, engine.cache()->fingerprint()));
   }
   server::ModelInfo info;
   info.id = ModelId(a);
@@ -193,6 +200,10 @@ void RegisterServe(CLI::App& app) {
   cmd->add_option("--cache-dir", a->cache_dir, "Keep snapshots on disk here too (they survive a restart)");
   cmd->add_option("--cache-dir-mb", a->cache_dir_mb, "Disk space the cache directory may use, MiB")
       ->check(CLI::Range(size_t(1), size_t(1) << 30))->capture_default_str();
+  cmd->add_option("--state-store", a->state_store,
+                  "Share snapshots with other replicas in Redis: redis://HOST:PORT[/DB] (lookups: memory, then Redis)");
+  cmd->add_option("--state-store-ttl", a->state_store_ttl, "Seconds a snapshot lives in the store (0 = no expiry)")
+      ->check(CLI::Range(int64_t(0), int64_t(1) << 40))->capture_default_str();
   cmd->add_flag("--quiet,-q", a->quiet, "No per-request log lines");
   cmd->callback([a] { RunServe(*a); });
 }
