@@ -5,7 +5,8 @@
 #   3. the same tests under AddressSanitizer + UndefinedBehaviorSanitizer
 #   4. libFuzzer on the untrusted-input parsers, bounded time
 #   5. the HTTP server driven by the official openai npm package
-#   6. the README's main command (scripts/demo.sh) in a fresh clone
+#   6. 3 replicas sharing a Redis state store behind nginx
+#   7. the README's main command (scripts/demo.sh) in a fresh clone
 # Env: RG_FUZZ_SECONDS (default 45 per target), RG_SKIP_ASAN=1, RG_SKIP_FUZZ=1.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -58,6 +59,8 @@ fuzz() {
   return $ok
 }
 server() { tests/server/run.sh build; }
+# Replicas sharing a Redis state store behind nginx (real redis-server and nginx).
+replicas() { tests/deploy/replicas.sh build; }
 # The README's main command, as a new user runs it: a fresh clone of HEAD
 # (no build/, no models/cache/), scripts/demo.sh with a small random model.
 demo_fresh_clone() { tests/demo/fresh_clone.sh "$(mktemp -d)"; }
@@ -67,6 +70,7 @@ if [ $failed -eq 0 ]; then
   step "ctest (release)" ctest_release
   step "reference contract check" contract_check
   [ -x tests/server/run.sh ] && step "server (openai npm)" server
+  step "replicas + Redis + nginx" replicas
 fi
 step "main command from a fresh clone (scripts/demo.sh)" demo_fresh_clone
 [ "${RG_SKIP_ASAN:-0}" = 1 ] || step "ctest (ASan+UBSan)" asan

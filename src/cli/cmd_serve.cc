@@ -91,6 +91,7 @@ void RunServe(ServeArgs a) {
     RG_CHECK(engine.cache(), "--state-store needs the memory cache (--cache-mb > 0)");
     engine.cache()->AddStore(
         std::make_unique<RedisStore>(a.state_store, a.state_store_ttl, c, engine.cache()->fingerprint()));
+    a.http.report_after_store = true;  // another replica may get the next turn
   }
   server::ModelInfo info;
   info.id = ModelId(a);

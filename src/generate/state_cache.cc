@@ -41,10 +41,20 @@ std::string StoreKey(const ModelFingerprint& fp, std::span<const int32_t> tokens
 // One slower tier and its two threads: lookups and inserts each have their
 // own, so a slow insert (a large value to a remote store) never delays a
 // waiting request's lookup.
+// Calls fn once `left` stores have answered.
+struct StoredSignal {
+  std::atomic<int> left;
+  std::function<void()> fn;
+  void One() {
+    if (left.fetch_sub(1) == 1 && fn) fn();
+  }
+};
+
 struct StateCache::StoreTier {
   struct Put {
     std::string key;
     SnapshotPtr snap;
+    std::shared_ptr<StoredSignal> signal;  // may be null
   };
   struct Fetch {
     std::vector<int32_t> tokens;
@@ -85,6 +95,7 @@ struct StateCache::StoreTier {
       puts.pop_front();
       lk.unlock();
       store->Put(p.key, p.snap->Serialize(cache->config_, cache->fp_), p.snap->tokens());
+      if (p.signal) p.signal->One();
       lk.lock();
     }
   }
@@ -157,15 +168,18 @@ struct StateCache::StoreTier {
 
   void EnqueuePut(Put p) {
     bool dropped = false;
+    std::shared_ptr<StoredSignal> given_up;
     {
       std::lock_guard<std::mutex> lk(mu);
       if (puts.size() >= kMaxQueuedPuts) {
+        given_up = std::move(puts.front().signal);
         puts.pop_front();
         dropped = true;
       }
       puts.push_back(std::move(p));
     }
     cv.notify_all();
+    if (given_up) given_up->One();
     std::lock_guard<std::mutex> g(cache->mu_);
     ++cache->stats_.store_puts;
     if (dropped) ++cache->stats_.store_dropped;
@@ -231,10 +245,19 @@ SnapshotPtr StateCache::Lookup(std::span<const int32_t> tokens, int64_t limit) {
   return nullptr;
 }
 
-void StateCache::Insert(SnapshotPtr s, bool memory_only) {
+void StateCache::Insert(SnapshotPtr s, bool memory_only, std::function<void()> stored) {
   if (!s) return;
-  if (!memory_only)
-    for (auto& t : stores_) t->EnqueuePut({StoreKey(fp_, s->tokens()), s});
+  if (memory_only || stores_.empty()) {
+    if (stored) stored();
+  } else {
+    std::shared_ptr<StoredSignal> signal;
+    if (stored) {
+      signal = std::make_shared<StoredSignal>();
+      signal->left = int(stores_.size());
+      signal->fn = std::move(stored);
+    }
+    for (auto& t : stores_) t->EnqueuePut({StoreKey(fp_, s->tokens()), s, signal});
+  }
   if (s->bytes() > budget_) return;  // would evict everything and still not fit
   std::vector<uint64_t> h;
   PrefixHashes(s->tokens(), s->tokens().size(), &h);

@@ -317,7 +317,9 @@ struct HttpServer::Impl {
       std::vector<std::shared_ptr<RequestHandle>> handles;
       Engine::Admission a;
       try {
-        a = engine.Submit(job->MakeRequests(), &handles);
+        std::vector<Request> reqs = job->MakeRequests();
+        for (Request& r : reqs) r.report_after_store = opt.report_after_store;
+        a = engine.Submit(std::move(reqs), &handles);
       } catch (const rg::Error& e) {
         throw ApiError(400, e.what());
       }

@@ -35,6 +35,9 @@ struct HttpOptions {
   int write_timeout_seconds = 10;
   int keep_alive_seconds = 5;
   bool log_requests = true;       // one line per request on stderr
+  // A shared state store is configured: each response ends once its final
+  // snapshot is there (Request::report_after_store).
+  bool report_after_store = false;
 };
 
 class HttpServer {
