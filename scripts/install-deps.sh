@@ -12,6 +12,8 @@ packages=(
   libgtest-dev libgmock-dev                   # tests
   clang libclang-rt-14-dev                    # libFuzzer + sanitizer runtimes
   python3 python3-numpy                       # the reference-fixture contract check
+  python3-dev pybind11-dev python3-pybind11   # the Python package rgemma
+  python3-venv python3-setuptools python3-pytest
   python3-jsonschema                          # validates structured-output samples
   nodejs npm                                  # server tests with the openai npm package
 )

@@ -663,7 +663,14 @@ void Engine::Emit(Seq& s, const float* row) {
     s.phase = Seq::Phase::kDecode;
     return;
   }
+  // A sampled stop id is not fed: the logits that chose it are the ones
+  // after the sequence's last token.
+  if (out.reason == FinishReason::kStop) KeepFinalLogits(s, row);
   EndSequence(s, out.reason, out.reason == FinishReason::kError ? -1 : out.token, out.error);
+}
+
+void Engine::KeepFinalLogits(Seq& s, const float* row) {
+  if (s.req.final_logits && row && row != s.req.final_logits) std::copy(row, row + vocab_, s.req.final_logits);
 }
 
 // A prompt chunk of `s` has run: log-probabilities, raw logits, checkpoint,
@@ -738,7 +745,10 @@ void Engine::Step() {
       }
       s.prompt_lp.clear();
     }
-    if (r.max_tokens == 0) return EndSequence(s, FinishReason::kLength, -1);
+    if (r.max_tokens == 0) {
+      KeepFinalLogits(s, s.first_logits);
+      return EndSequence(s, FinishReason::kLength, -1);
+    }
     emits_.push_back({&s, s.first_logits});
   };
   for (auto& p : active_)
@@ -759,7 +769,9 @@ void Engine::Step() {
     if (s.finished || s.phase != Seq::Phase::kFinalize || rows == 0) continue;
     const int64_t n = std::min<int64_t>(int64_t(s.tail.size() - s.tail_fed), rows);
     rows -= n;
-    chunks_.push_back({s.state, s.tail.data() + s.tail_fed, n, LogitsWanted::kNone});
+    const bool last = s.tail_fed + size_t(n) == s.tail.size();
+    chunks_.push_back({s.state, s.tail.data() + s.tail_fed, n,
+                       last && s.req.final_logits ? LogitsWanted::kLast : LogitsWanted::kNone});
     chunk_owner_.push_back(&s);
   }
   for (auto& p : active_) {
@@ -783,7 +795,7 @@ void Engine::Step() {
     if (all) {
       want = LogitsWanted::kAll;
       logit_rows -= n;
-    } else if (last && (r.max_tokens > 0 || r.prompt_logits == PromptLogits::kLast || s.caching)) {
+    } else if (last && (r.max_tokens > 0 || r.prompt_logits == PromptLogits::kLast || s.caching || r.final_logits)) {
       want = LogitsWanted::kLast;
     }
     chunks_.push_back({s.state, r.prompt.data() + s.prefilled, n, want});
@@ -813,6 +825,7 @@ void Engine::Step() {
         if (s.caching) s.fed.insert(s.fed.end(), ch.tokens, ch.tokens + ch.n);
         s.tail_fed += size_t(ch.n);
         if (s.tail_fed == s.tail.size()) {
+          if (ch.logits == LogitsWanted::kLast) KeepFinalLogits(s, row);
           FinalSnapshot(s);
           s.finished = true;
         }

@@ -140,6 +140,7 @@ class Engine {
   void ReportAfterStore(Seq& s);        // on_done once the final snapshot is in the stores
   void DeliverReports(bool all);        // due reports of ReportAfterStore
   void FinalSnapshot(Seq& s);
+  void KeepFinalLogits(Seq& s, const float* row);  // into Request::final_logits
   void Abort(Seq& s, FinishReason reason, std::string error);  // ends it now, whatever its phase
   template <class Fn>
   void Guarded(Seq& s, Fn&& fn);  // fn(); an exception ends s with kError

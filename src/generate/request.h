@@ -68,6 +68,10 @@ struct Request {
   // token has been fed (so the state holds the whole output, whatever ended it).
   State* state = nullptr;
   const float* initial_logits = nullptr;  // [V] with `state`: the logits that predict prompt[0]
+  // [V] with `state`: receives the logits after the last token the state
+  // holds at on_done (to continue from it later), however the sequence ended
+  // (except errors and cancellation before any token).
+  float* final_logits = nullptr;
 
   // ---- the state cache (slots only)
   bool cache = true;  // look up the longest cached prefix of the prompt, insert snapshots
