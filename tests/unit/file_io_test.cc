@@ -85,5 +85,60 @@ TEST_F(FileIo, ModeFollowsTheUmask) {
   EXPECT_EQ(st.st_mode & 0777, 0644 & ~um);
 }
 
+TEST_F(FileIo, AtomicDirectoryIsAllOrNothing) {
+  // Abandoned: the target is untouched and the temporary directory is gone.
+  {
+    AtomicDirectory d(P("out"), /*replace=*/false, "--out");
+    WriteFileAtomic(d.path() + "/a", "half");
+  }
+  EXPECT_FALSE(fs::exists(P("out")));
+  EXPECT_EQ(std::distance(fs::directory_iterator(root_), fs::directory_iterator()), 0);
+  {
+    AtomicDirectory d(P("out"), false, "--out");
+    WriteFileAtomic(d.path() + "/a", "one");
+    WriteFileAtomic(d.path() + "/b", "one");
+    d.Commit();
+  }
+  EXPECT_EQ(Read(P("out/a")), "one");
+  // Not empty: refused without replace; replaced whole with it.
+  EXPECT_THROW(AtomicDirectory(P("out"), false, "--out"), Error);
+  {
+    AtomicDirectory d(P("out/"), true, "--out");
+    WriteFileAtomic(d.path() + "/a", "two");
+    d.Commit();
+  }
+  EXPECT_EQ(Read(P("out/a")), "two");
+  EXPECT_FALSE(fs::exists(P("out/b"))) << "nothing of the old contents stays";
+  EXPECT_EQ(std::distance(fs::directory_iterator(root_), fs::directory_iterator()), 1);
+}
+
+TEST_F(FileIo, OnlyRegularFilesAreRead) {
+  std::ofstream(P("f")) << "data";
+  EXPECT_EQ(ReadRegularFile(P("f"), 100, "input"), "data");
+  EXPECT_THAT([&] { ReadRegularFile(P("f"), 3, "input"); }, ::testing::ThrowsMessage<Error>(HasSubstr("larger than")));
+  ASSERT_EQ(mkfifo(P("fifo").c_str(), 0644), 0);
+  EXPECT_THAT([&] { ReadRegularFile(P("fifo"), 100, "input"); },
+              ::testing::ThrowsMessage<Error>(HasSubstr("the input must be a regular file, and this is a FIFO")));
+  EXPECT_THAT([&] { ReadRegularFile("/dev/zero", 100, "input"); },
+              ::testing::ThrowsMessage<Error>(HasSubstr("a character device")));
+  EXPECT_THAT([&] { ReadRegularFile(root_.string(), 100, "input"); },
+              ::testing::ThrowsMessage<Error>(HasSubstr("a directory")));
+}
+
+TEST_F(FileIo, AtomicFileWritesDevicesInPlaceAndFollowsSymlinks) {
+  // Through a link of our own: were the device renamed over instead of
+  // written, only the link would be replaced, never /dev/full itself.
+  fs::create_symlink("/dev/full", P("full"));
+  EXPECT_THAT([&] { WriteFileAtomic(P("full"), "x"); },
+              ::testing::ThrowsMessage<Error>(HasSubstr("No space left on device")));
+  EXPECT_TRUE(fs::is_symlink(P("full")));
+  EXPECT_TRUE(fs::is_character_file("/dev/full"));
+  std::ofstream(P("target")) << "old";
+  fs::create_symlink("target", P("link"));
+  WriteFileAtomic(P("link"), "new");
+  EXPECT_TRUE(fs::is_symlink(P("link")));
+  EXPECT_EQ(Read(P("target")), "new");
+}
+
 }  // namespace
 }  // namespace rg
