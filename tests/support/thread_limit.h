@@ -1,0 +1,15 @@
+// Running a command under a limit on processes/threads (RLIMIT_NPROC), as
+// `ulimit -u N` would. The limit counts every process of the user and root
+// is exempt from it, so as root the command runs as a uid of its own (which
+// has no other processes: the count is the command's threads alone).
+#pragma once
+
+#include <string>
+
+namespace rg::test {
+
+// A prefix for a shell command: PREFIX + "rgemma ..." runs it with at most
+// `nproc` threads of its own. Files it must read have to be world-readable.
+std::string UnderThreadLimit(int nproc);
+
+}  // namespace rg::test
