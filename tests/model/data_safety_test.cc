@@ -19,20 +19,14 @@
 #include <vector>
 
 #include "subprocess.h"
+#include "test_paths.h"
+#include "temp_dir.h"
 
 namespace rg::test {
 namespace {
 
 using ::testing::HasSubstr;
 namespace fs = std::filesystem;
-const std::string kBin = RG_BINARY;
-const std::string kTiny = std::string(RG_TEST_DATA) + "/fixtures/tiny";
-const std::string kTokenizer = std::string(RG_SOURCE_DIR) + "/models/tokenizer/tokenizer.model";
-
-std::string ReadFile(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
 
 // Every file under `dir` (relative name -> bytes).
 std::map<std::string, std::string> Snapshot(const fs::path& dir) {
@@ -56,15 +50,8 @@ std::string InitArgs(int seed, const std::string& shard_gb = "0.001") {
          " --dtype bf16 --threads 1 --shard-gb " + shard_gb + " --seed " + std::to_string(seed);
 }
 
-class DataSafety : public ::testing::Test {
+class DataSafety : public TempDirTest {
  protected:
-  void SetUp() override {
-    root_ = fs::temp_directory_path() / ("rg_data_safety_" + std::to_string(getpid()));
-    fs::remove_all(root_);
-    fs::create_directories(root_);
-  }
-  void TearDown() override { fs::remove_all(root_); }
-  std::string P(const std::string& rel) const { return (root_ / rel).string(); }
   // Runs `args` with the test directory as the working directory.
   CommandResult Rg(const std::string& args) const {
     return RunCommand("cd " + root_.string() + " || exit 99; " + kBin + " " + args);
@@ -75,7 +62,6 @@ class DataSafety : public ::testing::Test {
     EXPECT_EQ(r.status, 0) << model;
     return r.output;
   }
-  fs::path root_;
 };
 
 TEST_F(DataSafety, QuantizeRefusesItsInputUnderAnySpelling) {

@@ -11,6 +11,9 @@
 #include <string>
 
 #include "subprocess.h"
+#include "thread_limit.h"
+#include "test_paths.h"
+#include "temp_dir.h"
 
 namespace rg::test {
 namespace {
@@ -19,20 +22,9 @@ using ::testing::AllOf;
 using ::testing::HasSubstr;
 using ::testing::Not;
 namespace fs = std::filesystem;
-const std::string kBin = RG_BINARY;
-const std::string kTiny = std::string(RG_TEST_DATA) + "/fixtures/tiny";
-const std::string kTokenizer = std::string(RG_SOURCE_DIR) + "/models/tokenizer/tokenizer.model";
 
-class InputFiles : public ::testing::Test {
+class InputFiles : public TempDirTest {
  protected:
-  void SetUp() override {
-    root_ = fs::temp_directory_path() / ("rg_input_files_" + std::to_string(getpid()));
-    fs::remove_all(root_);
-    fs::create_directories(root_);
-  }
-  void TearDown() override { fs::remove_all(root_); }
-  std::string P(const std::string& rel) const { return (root_ / rel).string(); }
-
   // A copy of the tiny fixture with `file` replaced by a FIFO or a symlink
   // to /dev/zero.
   std::string ModelWith(const std::string& name, const std::string& file, bool fifo) {
@@ -53,7 +45,6 @@ class InputFiles : public ::testing::Test {
     EXPECT_THAT(r.output, HasSubstr("must be a regular file, and this is " + kind)) << args;
     EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << r.output;
   }
-  fs::path root_;
 };
 
 TEST_F(InputFiles, NonRegularModelFilesAreRefused) {
@@ -97,7 +88,7 @@ TEST_F(InputFiles, UnreadableConfigSaysWhy) {
   fs::permissions(locked + "/config.json", fs::perms::none);
   fs::permissions(root_, fs::perms::all);
   const std::string as_user = geteuid() == 0 ? "setpriv --reuid=65534 --regid=65534 --clear-groups -- " : "";
-  r = RunCommand(as_user + kBin + " generate -m " + locked + " --prompt-ids 2,3 --print-ids");
+  r = RunCommand(as_user + ForAnyUser(kBin) + " generate -m " + locked + " --prompt-ids 2,3 --print-ids");
   EXPECT_EQ(r.status, 1);
   EXPECT_THAT(r.output, HasSubstr(locked + "/config.json: cannot open the model config: Permission denied"));
 }

@@ -10,25 +10,25 @@
 
 #include "thread_limit.h"
 #include "subprocess.h"
+#include "test_paths.h"
 
 namespace rg::test {
 namespace {
 
 using ::testing::HasSubstr;
-const std::string kBin = RG_BINARY;
-const std::string kTiny = std::string(RG_TEST_DATA) + "/fixtures/tiny";
 
 TEST(ThreadLimit, TooManyComputeThreadsIsAnError) {
-  for (const std::string& cmd : std::vector<std::string>{" generate -m " + kTiny + " --prompt-ids 2,3 -n 2 --print-ids --threads 100",
-                                " serve -m " + kTiny + " --port 0 --threads 100"}) {
-    const CommandResult r = RunCommand("(" + UnderThreadLimit(30) + kBin + cmd + " 2>&1 >/dev/null)");
+  const std::string bin = ForAnyUser(kBin), tiny = ForAnyUser(kTiny);
+  for (const std::string& cmd : std::vector<std::string>{" generate -m " + tiny + " --prompt-ids 2,3 -n 2 --print-ids --threads 100",
+                                " serve -m " + tiny + " --port 0 --threads 100"}) {
+    const CommandResult r = RunCommand("(" + UnderThreadLimit(30) + bin + cmd + " 2>&1 >/dev/null)");
     EXPECT_EQ(r.status, 1) << cmd << ": " << r.output;
     EXPECT_THAT(r.output, HasSubstr("cannot start 100 compute threads")) << cmd;
     EXPECT_THAT(r.output, HasSubstr("--threads")) << cmd;
     EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << r.output;
   }
   // The same limit with threads to spare works.
-  const CommandResult ok = RunCommand(UnderThreadLimit(30) + kBin + " generate -m " + kTiny +
+  const CommandResult ok = RunCommand(UnderThreadLimit(30) + bin + " generate -m " + tiny +
                                       " --prompt-ids 2,3 -n 2 --print-ids --threads 4 -q");
   EXPECT_EQ(ok.status, 0) << ok.output;
 }

@@ -10,14 +10,13 @@
 #include <string>
 
 #include "subprocess.h"
+#include "test_paths.h"
 
 namespace rg::test {
 namespace {
 
 using ::testing::HasSubstr;
 namespace fs = std::filesystem;
-const std::string kBin = RG_BINARY;
-const std::string kTokenizer = std::string(RG_SOURCE_DIR) + "/models/tokenizer/tokenizer.model";
 constexpr int kTokenizerPieces = 256000;
 
 class VocabGap : public ::testing::Test {

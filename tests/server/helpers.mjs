@@ -199,12 +199,13 @@ export function logSoftmaxAt(t, r, id) {
 
 // Starts a server of our own (for shutdown / queue tests). Options: env
 // (added to the environment), asOwnUser (as root: run it as a uid of its own,
-// so that a limit on processes counts only its threads; see limitThreads).
-export async function startServer(args, { timeoutMs = 60_000, env: extraEnv = {}, asOwnUser = false } = {}) {
+// so that a limit on processes counts only its threads; see limitThreads;
+// `bin` and the model must then be readable by anyone: see forAnyUser).
+export async function startServer(args, { timeoutMs = 60_000, env: extraEnv = {}, asOwnUser = false, bin = env.bin } = {}) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rg-serve-test-'));
   fs.chmodSync(dir, 0o777);
   const portFile = path.join(dir, 'port');
-  let cmd = env.bin;
+  let cmd = bin;
   let argv = ['serve', ...args, '--port', '0', '--port-file', portFile];
   if (asOwnUser && process.getuid() === 0) {
     const uid = String(40000 + (process.pid % 20000));
@@ -272,4 +273,21 @@ export function limitThreads(pid, more) {
     ? spawnSync('setpriv', [`--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', '--', ...prlimit])
     : spawnSync(prlimit[0], prlimit.slice(1));
   if (r.status !== 0) throw new Error(`prlimit failed: ${r.stderr}`);
+}
+
+// Copies of files or directories that any user can read and run, in `dir`
+// (the checkout may live where other users cannot look, such as /root).
+export function forAnyUser(dir, ...paths) {
+  fs.chmodSync(dir, 0o755);
+  return paths.map((p) => {
+    const copy = path.join(dir, path.basename(p));
+    fs.cpSync(p, copy, { recursive: true });
+    const open = (q) => {
+      const st = fs.statSync(q);
+      fs.chmodSync(q, st.isDirectory() || st.mode & 0o100 ? 0o755 : 0o644);
+      if (st.isDirectory()) for (const e of fs.readdirSync(q)) open(path.join(q, e));
+    };
+    open(copy);
+    return copy;
+  });
 }

@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 
-import { env, health, limitThreads, request, sleep, sse, startServer, threadCount } from './helpers.mjs';
+import { env, forAnyUser, health, limitThreads, request, sleep, sse, startServer, threadCount } from './helpers.mjs';
 
 const tiny = path.join(env.fixtures, 'tiny');
 
@@ -30,6 +30,26 @@ function slowClient(port, everyMs = 200) {
     clearInterval(c.timer);
   });
   return c;
+}
+
+// fn(dir) with a fresh temporary directory, removed afterwards.
+async function inTempDir(prefix, fn) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  try {
+    return await fn(dir);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+// fn(srv) with a server of our own, killed afterwards.
+async function withServer(args, fn, opts) {
+  const srv = await startServer(args, opts);
+  try {
+    return await fn(srv);
+  } finally {
+    await srv.kill();
+  }
 }
 
 async function until(cond, timeoutMs, what) {
@@ -70,9 +90,10 @@ describe('limits', () => {
     }
   });
 
-  test('no thread for a request: 503 for it, the server keeps serving', { timeout: 120_000 }, async () => {
-    const srv = await startServer(['-m', tiny, '--threads', '1', '--parallel', '2', '--max-queue', '64', '-q'],
-      { asOwnUser: true });
+  test('no thread for a request: 503 for it, the server keeps serving', { timeout: 120_000 }, () => inTempDir('rg-nproc-', async (dir) => {
+    const [bin, model] = forAnyUser(dir, env.bin, tiny);
+    const srv = await startServer(['-m', model, '--threads', '1', '--parallel', '2', '--max-queue', '64', '-q'],
+      { asOwnUser: true, bin });
     try {
       // As `ulimit -u` with room for two more threads (two requests at a time).
       limitThreads(srv.proc.pid, 2);
@@ -94,7 +115,7 @@ describe('limits', () => {
     } finally {
       await srv.kill();
     }
-  });
+  }));
 
   test('prompt text over --max-prompt-bytes is refused before it is tokenized', { timeout: 60_000 }, async () => {
     // run.sh: --max-prompt-tokens 512, so 16 x 512 bytes by default.
@@ -113,8 +134,7 @@ describe('limits', () => {
     }
     // With the default limits a multi-megabyte prompt is refused at once
     // (tokenizing it took seconds and hundreds of MB).
-    const srv = await startServer(['-m', env.textModel, '-q']);
-    try {
+    await withServer(['-m', env.textModel, '-q'], async (srv) => {
       const t0 = Date.now();
       const r = await request(srv.url, { body: { prompt: 'word '.repeat(800_000), max_tokens: 1 } });
       assert.equal(r.status, 400, r.text);
@@ -122,17 +142,12 @@ describe('limits', () => {
       assert.ok(Date.now() - t0 < 2500, `${Date.now() - t0} ms`);
       const ok = await request(srv.url, { body: { prompt: 'word '.repeat(100), max_tokens: 1 } });
       assert.equal(ok.status, 200, ok.text);
-    } finally {
-      await srv.kill();
-    }
-    const custom = await startServer(['-m', env.textModel, '-q', '--max-prompt-bytes', '100']);
-    try {
-      const r = await request(custom.url, { body: { prompt: 'x'.repeat(101), max_tokens: 1 } });
+    });
+    await withServer(['-m', env.textModel, '-q', '--max-prompt-bytes', '100'], async (srv) => {
+      const r = await request(srv.url, { body: { prompt: 'x'.repeat(101), max_tokens: 1 } });
       assert.equal(r.status, 400);
       assert.match(r.json.error.message, /limit of 100 /);
-    } finally {
-      await custom.kill();
-    }
+    });
   });
 
   test('a port in use is an error, not a second server sharing it', { timeout: 30_000 }, async () => {
@@ -147,66 +162,50 @@ describe('limits', () => {
     assert.equal(err.trim().split('\n').length, 1, err);
   });
 
-  test('ids beyond the tokenizer: accepted in prompts, never sampled', { timeout: 120_000 }, async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rg-gap-'));
-    try {
-      const model = path.join(dir, 'model');
-      const init = spawnSync(env.bin, ['init', '--preset', '2b', '--hidden-size', '32', '--num-heads', '2',
-        '--num-layers', '3', '--window', '8', '--vocab-size', '300000', '--dtype', 'bf16', '--seed', '5',
-        '--tokenizer', path.join(env.textModel, 'tokenizer.model'), '--out', model]);
-      assert.equal(init.status, 0, String(init.stderr));
-      const srv = await startServer(['-m', model, '-q']);
-      try {
-        const echo = await request(srv.url, { body: { prompt: [2, 299999, 256000, 17], max_tokens: 1, echo: true, logprobs: 1 } });
-        assert.equal(echo.status, 200, echo.text);
-        const gen = await request(srv.url, {
-          body: { prompt: 'Once upon a time', max_tokens: 300, temperature: 1.5, seed: 3, ignore_eos: true, return_tokens: true },
-        });
-        assert.equal(gen.status, 200, gen.text);
-        const ids = gen.json.choices[0].tokens;
-        assert.equal(ids.length, 300);
-        assert.ok(ids.every((id) => id < 256000), JSON.stringify(ids.filter((id) => id >= 256000)));
-        const chat = await request(srv.url, {
-          path: '/v1/chat/completions',
-          body: { messages: [{ role: 'user', content: 'hi' }], max_tokens: 100, temperature: 1.5, seed: 4, ignore_eos: true },
-        });
-        assert.equal(chat.status, 200, chat.text);
-      } finally {
-        await srv.kill();
-      }
-    } finally {
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
-  });
+  test('ids beyond the tokenizer: accepted in prompts, never sampled', { timeout: 120_000 }, () => inTempDir('rg-gap-', async (dir) => {
+    const model = path.join(dir, 'model');
+    const init = spawnSync(env.bin, ['init', '--preset', '2b', '--hidden-size', '32', '--num-heads', '2',
+      '--num-layers', '3', '--window', '8', '--vocab-size', '300000', '--dtype', 'bf16', '--seed', '5',
+      '--tokenizer', path.join(env.textModel, 'tokenizer.model'), '--out', model]);
+    assert.equal(init.status, 0, String(init.stderr));
+    await withServer(['-m', model, '-q'], async (srv) => {
+      const echo = await request(srv.url, { body: { prompt: [2, 299999, 256000, 17], max_tokens: 1, echo: true, logprobs: 1 } });
+      assert.equal(echo.status, 200, echo.text);
+      const gen = await request(srv.url, {
+        body: { prompt: 'Once upon a time', max_tokens: 300, temperature: 1.5, seed: 3, ignore_eos: true, return_tokens: true },
+      });
+      assert.equal(gen.status, 200, gen.text);
+      const ids = gen.json.choices[0].tokens;
+      assert.equal(ids.length, 300);
+      assert.ok(ids.every((id) => id < 256000), JSON.stringify(ids.filter((id) => id >= 256000)));
+      const chat = await request(srv.url, {
+        path: '/v1/chat/completions',
+        body: { messages: [{ role: 'user', content: 'hi' }], max_tokens: 100, temperature: 1.5, seed: 4, ignore_eos: true },
+      });
+      assert.equal(chat.status, 200, chat.text);
+    });
+  }));
 
-  test('a model with NaN weights: echo log-probabilities are an error, not null', { timeout: 60_000 }, async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rg-nan-'));
-    try {
-      fs.cpSync(tiny, dir, { recursive: true });
-      const file = path.join(dir, 'model.safetensors');
-      const buf = fs.readFileSync(file);
-      const n = Number(buf.readBigUInt64LE(0));
-      const header = JSON.parse(buf.subarray(8, 8 + n).toString('utf8'));
-      const t = header['model.final_norm.weight'];
-      assert.equal(t.dtype, 'F32');
-      buf.writeFloatLE(NaN, 8 + n + t.data_offsets[0]);
-      fs.writeFileSync(file, buf);
-      const srv = await startServer(['-m', dir, '-q']);
-      try {
-        const r = await request(srv.url, { body: { prompt: [2, 3, 4, 5], max_tokens: 0, echo: true, logprobs: 1 } });
-        assert.equal(r.status, 500, r.text);
-        assert.match(r.json.error.message, /not finite/);
-        const s = await sse(srv.url, '/v1/completions', { prompt: [2, 3, 4], max_tokens: 0, echo: true, logprobs: 0, stream: true });
-        assert.ok(s.events.some((e) => e.error), s.raw);
-        const g = await request(srv.url, { body: { prompt: [2, 3], max_tokens: 2 } });
-        assert.equal(g.status, 500, g.text);
-      } finally {
-        await srv.kill();
-      }
-    } finally {
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
-  });
+  test('a model with NaN weights: echo log-probabilities are an error, not null', { timeout: 60_000 }, () => inTempDir('rg-nan-', async (dir) => {
+    fs.cpSync(tiny, dir, { recursive: true });
+    const file = path.join(dir, 'model.safetensors');
+    const buf = fs.readFileSync(file);
+    const n = Number(buf.readBigUInt64LE(0));
+    const header = JSON.parse(buf.subarray(8, 8 + n).toString('utf8'));
+    const t = header['model.final_norm.weight'];
+    assert.equal(t.dtype, 'F32');
+    buf.writeFloatLE(NaN, 8 + n + t.data_offsets[0]);
+    fs.writeFileSync(file, buf);
+    await withServer(['-m', dir, '-q'], async (srv) => {
+      const r = await request(srv.url, { body: { prompt: [2, 3, 4, 5], max_tokens: 0, echo: true, logprobs: 1 } });
+      assert.equal(r.status, 500, r.text);
+      assert.match(r.json.error.message, /not finite/);
+      const s = await sse(srv.url, '/v1/completions', { prompt: [2, 3, 4], max_tokens: 0, echo: true, logprobs: 0, stream: true });
+      assert.ok(s.events.some((e) => e.error), s.raw);
+      const g = await request(srv.url, { body: { prompt: [2, 3], max_tokens: 2 } });
+      assert.equal(g.status, 500, g.text);
+    });
+  }));
 
   test('API keys: from a file or the environment, Bearer in any case; /health and /tokenizer_info open', { timeout: 60_000 }, async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rg-key-'));

@@ -9,7 +9,13 @@
 namespace rg::test {
 
 // A prefix for a shell command: PREFIX + "rgemma ..." runs it with at most
-// `nproc` threads of its own. Files it must read have to be world-readable.
+// `nproc` threads of its own. What it runs and reads must be readable by
+// anyone: see ForAnyUser.
 std::string UnderThreadLimit(int nproc);
+
+// A copy of the file or directory `path` that any user can read (and run),
+// made once per process in a temporary directory: the checkout may live
+// where other users cannot look (/root).
+std::string ForAnyUser(const std::string& path);
 
 }  // namespace rg::test
