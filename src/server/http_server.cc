@@ -416,13 +416,11 @@ struct HttpServer::Impl {
           // The job may still be finishing (cancelled between steps); the
           // slot is released by the scheduler either way.
           const Job::Usage u = job->GetUsage();
-          if (opt.log_requests) {
-            std::lock_guard<std::mutex> lk(log_mu);
-            std::fprintf(stderr, "[serve] %s %s %d stream prompt=%lld cached=%lld generated=%lld %.3fs%s\n",
-                         method.c_str(), path.c_str(), success ? 200 : 499, (long long)u.prompt,
-                         (long long)u.cached, (long long)u.generated,
-                         std::chrono::duration<double>(Clock::now() - t0).count(), success ? "" : " (client gone)");
-          }
+          char extra[160];
+          std::snprintf(extra, sizeof extra, "stream prompt=%lld cached=%lld generated=%lld %.3fs%s", (long long)u.prompt,
+                        (long long)u.cached, (long long)u.generated,
+                        std::chrono::duration<double>(Clock::now() - t0).count(), success ? "" : " (client gone)");
+          LogLine(method, path, success ? 200 : 499, extra);
           --in_flight;
         });
   }
