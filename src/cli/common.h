@@ -14,8 +14,12 @@
 
 namespace rg::cli {
 
+// A check for path flags: an empty value is refused at parse time (`-m ""`
+// would otherwise read /config.json).
+extern const CLI::Validator NonEmpty;
+
 // --model/-m, --threads/-t and --tokenizer: registered once here for every
-// command that loads a model.
+// command that loads a model. --tokenizer none: no tokenizer (token ids only).
 struct ModelFlags {
   std::string model, tokenizer;
   int threads = 0;

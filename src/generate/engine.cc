@@ -1,6 +1,7 @@
 #include "generate/engine.h"
 
 #include <algorithm>
+#include <cmath>
 #include <chrono>
 
 #include "core/error.h"
@@ -130,7 +131,8 @@ Engine::Admission Engine::Submit(std::vector<Request> reqs, std::vector<std::sha
     Validate(r);
     auto s = std::make_unique<Seq>();
     s->req = std::move(r);
-    s->decoder = std::make_unique<SequenceDecoder>(s->req, weights_->config.eos_id, vocab_);  // validates
+    s->decoder = std::make_unique<SequenceDecoder>(s->req, weights_->config.eos_id, vocab_,
+                                                   opt_.sample_vocab);  // validates
     s->handle = std::make_shared<RequestHandle>();
     s->t_submit = now;
     s->result.prompt_tokens = s->prompt_size();
@@ -738,6 +740,13 @@ void Engine::Step() {
       }
     }
     if (r.prompt_logprobs >= 0 && r.on_prompt_logprobs) {
+      // NaN / inf logits (a broken model) fail here as they fail sampling,
+      // instead of reaching the caller as null log-probabilities.
+      for (size_t i = 0; i < s.prompt_lp.size(); ++i)
+        if (!std::isfinite(s.prompt_lp[i].logprob))
+          return EndSequence(s, FinishReason::kError, -1,
+                             StrCat("the log-probability of prompt token ", i + size_t(r.prompt_logprobs_from), " is ",
+                                    s.prompt_lp[i].logprob, " (the model's logits are not finite)"));
       try {
         r.on_prompt_logprobs(std::move(s.prompt_lp));
       } catch (const std::exception& e) {

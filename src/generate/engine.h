@@ -58,6 +58,9 @@ struct EngineOptions {
   int64_t checkpoint_every = 512;              // prompt snapshot interval (0 = only prompt ends)
   double store_fetch_timeout_seconds = 2;      // a store lookup slower than this is a miss
   double store_report_timeout_seconds = 1;     // Request::report_after_store waits at most this
+  // Ids >= this are never sampled (0 = the whole vocabulary): the ids of a
+  // padded vocabulary that the tokenizer has no text for (cli/model_files.h).
+  int64_t sample_vocab = 0;
 };
 
 struct EngineStats {
