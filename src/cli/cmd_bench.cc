@@ -12,6 +12,7 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "cli/precision_flag.h"
 #include "core/error.h"
 #include "generate/session.h"
 #include "model/weight_convert.h"
@@ -58,7 +59,6 @@ double ReadWeightsSeconds(ThreadPool& pool, const Weights& w) {
 }
 
 void RunBench(const BenchArgs& a) {
-  SetMatMulPrecision(a.precision == "fast" ? MatMulPrecision::kFast : MatMulPrecision::kExact);
   ThreadPool pool(ResolveThreads(a.threads));
   LoadOptions opt;
   opt.pool = &pool;
@@ -84,7 +84,8 @@ void RunBench(const BenchArgs& a) {
   const double bytes_per_token = double(weights->matrix_bytes_per_token());
   std::vector<double> prefill, decode;
   double read_bytes = 0, read_seconds = 0;
-  Session session(weights, pool, std::min(a.chunk, a.prompt_tokens));
+  const KernelOptions kernel_options = KernelOptionsFor(a.precision);
+  Session session(weights, pool, std::min(a.chunk, a.prompt_tokens), kernel_options);
   for (int r = 0; r < a.reps; ++r) {
     session.Reset();
     t0 = Clock::now();
@@ -108,7 +109,7 @@ void RunBench(const BenchArgs& a) {
   if (a.batch > 1) {
     std::vector<State> states;
     for (int64_t b = 0; b < a.batch; ++b) states.emplace_back(c);
-    Scratch scratch(c, a.batch, pool);
+    Scratch scratch(c, a.batch, pool, kernel_options);
     std::vector<float> logits(size_t(a.batch * V));
     std::vector<int32_t> tokens(size_t(a.batch));
     std::vector<SeqChunk> chunks;
@@ -204,10 +205,9 @@ void RegisterBench(CLI::App& app) {
   cmd->add_option("--batch,-b", a->batch, "Sequences decoded together in the batched run")->check(CLI::Range(int64_t(1), int64_t(4096)))->capture_default_str();
   cmd->add_option("--reps,-r", a->reps, "Repetitions (the median is reported)")->check(CLI::Range(1, 1000))->capture_default_str();
   cmd->add_option("--chunk", a->chunk, "Rows per prefill pass")->check(CLI::Range(int64_t(1), int64_t(1) << 16))->capture_default_str();
-  cmd->add_option("--weights", a->weights, "Convert matrices at load: bf16, q8, q4 (default: as stored)")
-      ->check(CLI::IsMember({"f32", "bf16", "q8", "int8", "q4"}));
-  cmd->add_option("--precision", a->precision, "exact: f32 activations; fast: bf16 activations in bf16 GEMMs")
-      ->check(CLI::IsMember({"exact", "fast"}));
+  cmd->add_option("--weights", a->weights, "Convert matrices at load: bf16, q8, q4, q8_256, q4_256 (default: as stored)")
+      ->check(CLI::IsMember({"f32", "bf16", "q8", "int8", "q4", "q8_256", "q4_256"}));
+  AddPrecisionFlag(cmd, &a->precision);
   cmd->add_flag("--json", a->json, "Print one JSON object");
   cmd->add_flag("--mmap", a->mmap, "Zero-copy weights in the file mapping (default: copied into huge pages)");
   cmd->callback([a] { RunBench(*a); });

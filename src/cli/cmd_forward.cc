@@ -7,6 +7,7 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "cli/precision_flag.h"
 #include "core/error.h"
 #include "generate/session.h"
 #include "io/safetensors.h"
@@ -15,7 +16,7 @@ namespace rg::cli {
 namespace {
 
 struct ForwardArgs {
-  std::string model, tokens, out, mode = "prefill";
+  std::string model, tokens, out, mode = "prefill", precision = "exact";
   int threads = 0;
   int64_t chunk = kDefaultPrefillChunk;
 };
@@ -28,7 +29,7 @@ void RunForward(const ForwardArgs& a) {
 
   std::vector<std::vector<float>> outputs;
   std::vector<TensorToWrite> to_write;
-  Session session(weights, pool, a.mode == "decode" ? 1 : a.chunk);
+  Session session(weights, pool, a.mode == "decode" ? 1 : a.chunk, KernelOptionsFor(a.precision));
   for (const TensorView& tv : in->tensors()) {
     if (tv.name.rfind("tokens.", 0) != 0) continue;
     RG_CHECK(tv.dtype == DType::I32 && tv.shape.size() == 1 && tv.shape[0] > 0, a.tokens, ": tensor '",
@@ -66,6 +67,7 @@ void RegisterForward(CLI::App& app) {
       ->check(CLI::IsMember({"prefill", "decode"}));
   cmd->add_option("--threads,-t", a->threads, "Threads (default: all cores)")->check(CLI::Range(0, 1024));
   cmd->add_option("--chunk", a->chunk, "Rows per prefill pass")->check(CLI::Range(1, 1 << 16));
+  AddPrecisionFlag(cmd, &a->precision);
   cmd->callback([a] { RunForward(*a); });
 }
 

@@ -9,6 +9,7 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "cli/precision_flag.h"
 #include "cli/model_files.h"
 #include "cli/sampling_flags.h"
 #include "core/error.h"
@@ -20,7 +21,7 @@ namespace rg::cli {
 namespace {
 
 struct GenerateArgs {
-  std::string model, prompt, prompt_file, prompt_ids, tokenizer;
+  std::string model, prompt, prompt_file, prompt_ids, tokenizer, precision = "exact";
   std::vector<std::string> stop;
   int64_t max_tokens = 128;
   int64_t max_prompt_tokens = 1 << 20;
@@ -78,7 +79,7 @@ void RunGenerate(GenerateArgs a) {
   RG_CHECK(a.stop.empty() || tok, "--stop needs a tokenizer");
   const std::vector<int32_t> prompt = PromptIds(a, prompt_text, tok.get(), c);
 
-  Session session(weights, pool);
+  Session session(weights, pool, kDefaultPrefillChunk, KernelOptionsFor(a.precision));
   Sampler sampler(a.sampling, int(c.vocab_size));
   StopConditions stop;
   stop.max_tokens = a.max_tokens;
@@ -139,6 +140,7 @@ void RegisterGenerate(CLI::App& app) {
   cmd->add_option("--max-prompt-bytes", a->max_prompt_bytes, "Refuse larger prompt files")->capture_default_str();
   AddSamplingFlags(cmd, &a->sampling);
   cmd->add_option("--threads,-t", a->threads, "Threads (default: all cores)")->check(CLI::Range(0, 1024));
+  AddPrecisionFlag(cmd, &a->precision);
   cmd->callback([a] { RunGenerate(*a); });
 }
 

@@ -236,7 +236,7 @@ double MeasurePeakGflops(ThreadPool& pool, double* cpu_gflops) {
 }
 
 double MeasurePeakInt8Gops(ThreadPool& pool) {
-  if (QuantBestIsa() != QuantIsa::Avx512) return 0;
+  if (Int8KernelIsa(ActiveIsa()) != Isa::kAvx512) return 0;
   const int n = pool.size();
   double best = 0;
   for (int rep = 0; rep < 10; ++rep) {

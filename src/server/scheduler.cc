@@ -77,7 +77,8 @@ Scheduler::Scheduler(std::shared_ptr<const Weights> weights, ThreadPool& pool, S
       opt_(opt),
       vocab_(weights_->config.vocab_size),
       scratch_(weights_->config,
-               std::max<int64_t>(1, opt.parallel) + std::max<int64_t>(1, opt.prefill_chunk), pool) {
+               std::max<int64_t>(1, opt.parallel) + std::max<int64_t>(1, opt.prefill_chunk), pool,
+               opt.kernels) {
   RG_CHECK(opt_.parallel >= 1 && opt_.parallel <= 4096, "scheduler: parallel must be in [1, 4096], got ",
            opt_.parallel);
   RG_CHECK(opt_.max_queue >= 0, "scheduler: max_queue must be >= 0, got ", opt_.max_queue);

@@ -104,6 +104,7 @@ struct SchedulerOptions {
   int64_t prefill_chunk = 64;  // prompt rows per step (all prefilling sequences together)
   int64_t logits_chunk = 16;   // the same when every prompt row's logits are needed
   int max_top_logprobs = 20;   // bound on SeqRequest::prompt_logprobs / logprobs
+  KernelOptions kernels;       // how the matrix products run (ops/kernel_context.h)
 };
 
 struct SchedulerStats {
