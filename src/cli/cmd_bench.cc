@@ -13,6 +13,7 @@
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "cli/precision_flag.h"
+#include "cli/progress.h"
 #include "core/error.h"
 #include "generate/session.h"
 #include "model/weight_convert.h"
@@ -64,9 +65,12 @@ void RunBench(const BenchArgs& a) {
   opt.pool = &pool;
   opt.copy_to_huge_pages = !(a.mmap || MmapOnlyRequested());
   if (!a.weights.empty()) opt.matrix_format = ParseWeightFormat(a.weights);
+  Progress progress("loading " + a.model, 1, /*show_after_s=*/1.0);
+  opt.progress = [&](size_t done, size_t total) { progress.Set(done, total); };
   auto t0 = Clock::now();
   auto weights = Weights::Load(a.model, opt);
   const double load_s = Since(t0);
+  progress.Done();
   const Config& c = weights->config;
   const int64_t V = c.vocab_size;
 

@@ -373,7 +373,7 @@ void RunChat(const ChatArgs& a) {
     BlockSigint block;  // the workers never take SIGINT
     pool.emplace(ResolveThreads(a.threads));
   }
-  auto weights = LoadModel(a.model, *pool, /*quiet=*/a.quiet);
+  auto weights = LoadModel(a.model, *pool, /*quiet=*/a.quiet, /*show_progress=*/!a.quiet);
   const Config& c = weights->config;
   auto tok = LoadTokenizerFor(a.model, a.tokenizer, /*required=*/true);
   RG_CHECK(tok->vocab_size() <= c.vocab_size, "tokenizer has ", tok->vocab_size(), " pieces but the model only ",

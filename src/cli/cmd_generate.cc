@@ -70,7 +70,7 @@ void RunGenerate(GenerateArgs a) {
   if (!a.prompt_ids.empty()) ParseIdList(a.prompt_ids, "--prompt-ids");  // syntax errors before loading
   const std::string prompt_text = PromptText(a);
   ThreadPool pool(ResolveThreads(a.threads));
-  auto weights = LoadModel(a.model, pool, /*quiet=*/true);
+  auto weights = LoadModel(a.model, pool, /*quiet=*/true, /*show_progress=*/!a.quiet);
   const Config& c = weights->config;
   const bool need_text = !a.print_ids || a.prompt_ids.empty();
   auto tok = LoadTokenizerFor(a.model, a.tokenizer, /*required=*/need_text);

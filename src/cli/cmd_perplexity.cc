@@ -96,7 +96,7 @@ void RunPerplexity(const PerplexityArgs& a) {
   RG_CHECK(a.file.empty() != a.ids.empty(), "give exactly one of -f/--file and --ids");
   RG_CHECK(a.ctx == 0 || a.ctx >= 2, "--ctx must be 0 (one sequence) or at least 2, got ", a.ctx);
   ThreadPool pool(ResolveThreads(a.threads));
-  auto weights = LoadModel(a.model, pool, /*quiet=*/true);
+  auto weights = LoadModel(a.model, pool, /*quiet=*/true, /*show_progress=*/!a.quiet);
   const Config& c = weights->config;
   const int64_t V = c.vocab_size;
   std::unique_ptr<Tokenizer> tok;

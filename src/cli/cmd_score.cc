@@ -129,7 +129,7 @@ double Stderr(double p, size_t n) { return n > 1 ? std::sqrt(p * (1 - p) / doubl
 
 void RunScore(const ScoreArgs& a) {
   ThreadPool pool(ResolveThreads(a.threads));
-  auto weights = LoadModel(a.model, pool, /*quiet=*/true);
+  auto weights = LoadModel(a.model, pool, /*quiet=*/true, /*show_progress=*/!a.quiet);
   const Config& c = weights->config;
   const int64_t V = c.vocab_size;
   auto tok = LoadTokenizerFor(a.model, a.tokenizer, /*required=*/false);

@@ -58,7 +58,7 @@ void RunServe(ServeArgs a) {
                  a.api_key.empty() ? " and no --api-key is set" : "");
 
   ThreadPool pool(ResolveThreads(a.threads));
-  auto weights = LoadModel(a.model, pool, a.quiet);
+  auto weights = LoadModel(a.model, pool, a.quiet, /*show_progress=*/!a.quiet);
   const Config& c = weights->config;
   auto tok = LoadTokenizerFor(a.model, a.tokenizer, /*required=*/false);
   RG_CHECK(!tok || tok->vocab_size() <= c.vocab_size, "tokenizer has ", tok ? tok->vocab_size() : 0,

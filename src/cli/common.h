@@ -15,7 +15,10 @@ namespace rg::cli {
 int ResolveThreads(int flag);
 
 // Loads a model directory and reports what it loaded on stderr unless quiet.
-std::shared_ptr<const Weights> LoadModel(const std::string& dir, ThreadPool& pool, bool quiet);
+// A load that takes over a second shows a progress bar on stderr unless
+// show_progress is false (the commands' -q).
+std::shared_ptr<const Weights> LoadModel(const std::string& dir, ThreadPool& pool, bool quiet,
+                                         bool show_progress = true);
 
 // RG_MMAP=1: leave the weights in the file mapping (zero-copy, fastest start)
 // instead of copying them into huge pages (fastest decode).
