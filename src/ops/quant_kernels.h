@@ -57,7 +57,7 @@ void QuantMatMulAvx2(const QuantKernelArgs& a, int64_t g0, int64_t g1);
 // Register tile (tokens) of each kernel: the most tokens a weight vector is
 // loaded for. AVX-512 uses 12 (12 int32 + 12 f32 accumulators: the weight
 // load and sign flip are shared by more products; +2-3% prefill on Zen 4
-// over 8); Q4 needs registers for its codebook lookup and keeps 8 at KB = 32.
+// over 8); the Q4 formats need registers for their codebook lookup and keep 8.
 int MaxTileAvx512(WeightFormat f);
 inline constexpr int kNtAvx2 = 2;
 
