@@ -15,7 +15,7 @@ KernelContext::KernelContext(ThreadPool& pool, const KernelOptions& options)
 
 void KernelContext::Reserve(int64_t max_t, int64_t max_cols) {
   Grow(shared_, QuantMatMulSharedBytes(max_t, max_cols));
-  const size_t per_thread = std::max(mm::MatMulWorkBytes(isa_, max_cols), QuantMatMulThreadBytes(max_cols));
+  const size_t per_thread = std::max(mm::MatMulWorkBytes(isa_, max_cols, max_t), QuantMatMulThreadBytes(max_cols));
   for (AlignedBuffer& b : per_thread_) Grow(b, per_thread);
 }
 

@@ -41,14 +41,11 @@ void GemmRows(const GemmSpec& s, const void* w, int64_t cols, int64_t r0, int64_
                  xp + p * panel_bytes);
       for (int64_t r = r0; r < r1; r += s.mr) {
         const int m = int(std::min<int64_t>(s.mr, r1 - r));
-        const int m_next = int(std::min<int64_t>(s.mr, r1 - r - s.mr));
         s.pack_w(w, cols, r, m, c0, k, wp);
-        for (int64_t p = 0; p < panels; ++p) {
-          if (s.prefetch_w && m_next > 0) s.prefetch_w(w, cols, r + s.mr, m_next, c0, k, int(p), int(panels));
+        for (int64_t p = 0; p < panels; ++p)
           s.kernel(wp, xp + p * panel_bytes, units, m,
                    int(std::min<int64_t>(s.nr, nt - p * s.nr)), y + (t0 + p * s.nr) * ldy + r,
                    ldy, c0 == 0 && bias ? bias + r : nullptr, c0 != 0);
-        }
       }
     }
   }
@@ -100,17 +97,17 @@ Plan ChoosePlan(const KernelContext& ctx, WeightFormat format, int64_t cols, int
   const mm::FormatKernels* k = format == WeightFormat::F32 ? &table.f32 : &table.bf16;
   const int64_t gemm_min_t = ctx.options().gemm_min_t > 0 ? ctx.options().gemm_min_t : k->gemm_min_t;
   Plan p;
-  if (ctx.precision() == MatMulPrecision::kFast && k->gemm_fast && T >= k->fast_min_t) {
-    p.gemm = k->gemm_fast;
+  if (ctx.precision() == MatMulPrecision::kFast && k->skinny_fast && T >= k->fast_min_t) {
+    p.skinny = k->skinny_fast;
+    p.work_bytes = k->skinny_fast_bytes ? k->skinny_fast_bytes(cols, T) : 0;
   } else if (k->gemm && T >= gemm_min_t) {
     p.gemm = k->gemm;
+    p.row_unit = p.gemm->mr;
+    p.work_bytes = mm::GemmWorkBytes(*p.gemm);
   } else {
     p.skinny = k->skinny;
-    p.work_bytes = k->skinny_bytes ? k->skinny_bytes(cols) : 0;
-    return p;
+    p.work_bytes = k->skinny_bytes ? k->skinny_bytes(cols, T) : 0;
   }
-  p.row_unit = p.gemm->mr;
-  p.work_bytes = mm::GemmWorkBytes(*p.gemm);
   return p;
 }
 
@@ -121,13 +118,13 @@ void FillBias(int64_t rows, int64_t T, float* y, int64_t ldy, const float* bias)
 
 }  // namespace
 
-size_t mm::MatMulWorkBytes(Isa isa, int64_t cols) {
+size_t mm::MatMulWorkBytes(Isa isa, int64_t cols, int64_t T) {
   size_t most = 0;
   const KernelTable& t = Kernels(isa);
   for (const FormatKernels* k : {&t.f32, &t.bf16}) {
-    if (k->skinny_bytes) most = std::max(most, k->skinny_bytes(cols));
-    for (const GemmSpec* g : {k->gemm, k->gemm_fast})
-      if (g) most = std::max(most, GemmWorkBytes(*g));
+    if (k->skinny_bytes) most = std::max(most, k->skinny_bytes(cols, T));
+    if (k->skinny_fast_bytes) most = std::max(most, k->skinny_fast_bytes(cols, T));
+    if (k->gemm) most = std::max(most, GemmWorkBytes(*k->gemm));
   }
   return most;
 }

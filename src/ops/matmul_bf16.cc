@@ -1,8 +1,8 @@
 // BF16-weight kernels: scalar, AVX2 and AVX-512 (see matmul_kernels.h).
 // Exact mode widens weights to f32 (a 16-bit shift) and multiplies-adds in
 // f32; the AVX2 GEMM widens while packing and then shares the f32
-// micro-kernel. Fast mode (AVX512_BF16) rounds activations to bf16 and runs
-// a packed GEMM on vdpbf16ps (weight pair x activation pair, f32 sums).
+// micro-kernel. Fast mode (AVX512_BF16) rounds activations to bf16 and uses
+// vdpbf16ps on (weight pair, activation pair) with f32 accumulation.
 
 // GCC 12 warns inside its own AVX-512 headers (_mm512_undefined_* self-init).
 #pragma GCC diagnostic ignored "-Wuninitialized"
@@ -142,19 +142,12 @@ void Skinny(const void* wv, int64_t cols, int64_t r0, int64_t r1, const float* x
 }  // namespace
 
 // The even/odd split copy of x for T = 1.
-size_t SplitBytes(int64_t cols) { return size_t(cols / kSplitBlock * kSplitBlock) * sizeof(float); }
+size_t SplitBytes(int64_t cols, int64_t) { return size_t(cols / kSplitBlock * kSplitBlock) * sizeof(float); }
 
 }  // namespace avx512
 #pragma GCC pop_options
 
-// ---- fast mode (MatMulPrecision::kFast): a packed GEMM on vdpbf16ps.
-// A 4-byte unit is a pair of bf16 (columns 2u, 2u+1). Weights are packed per
-// (32-row panel, K block) with the rows in the lanes: one 64-byte load holds
-// one unit of 16 rows. Activations are rounded to bf16 pairs and packed per
-// 12-token panel; each pair is broadcast against two weight vectors, so the
-// micro-kernel issues 24 vdpbf16ps per 2 weight loads and 12 broadcasts
-// (the c-in-lanes dot kernels needed a load per 2.4 products and horizontal
-// sums, and reached 70% of the bf16 peak; docs/PERFORMANCE.md).
+// ---- fast mode (MatMulPrecision::kFast): vdpbf16ps.
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,fma")
 namespace avx512bf16 {
@@ -162,141 +155,117 @@ namespace {
 
 using avx512::Mask16;
 using avx512::Mask32;
-
-constexpr int kMr = 32;  // rows per panel: two zmm of 16 lanes
-constexpr int kNr = 12;  // tokens per panel: 24 accumulators
-
-// 16 x 16 transpose of 32-bit units: v[i][j] -> v[j][i].
-inline void Transpose16(__m512i v[16]) {
-  __m512i t[16];
-  for (int i = 0; i < 16; i += 2) {
-    t[i] = _mm512_unpacklo_epi32(v[i], v[i + 1]);
-    t[i + 1] = _mm512_unpackhi_epi32(v[i], v[i + 1]);
-  }
-  for (int i = 0; i < 16; i += 4) {
-    v[i] = _mm512_unpacklo_epi64(t[i], t[i + 2]);
-    v[i + 1] = _mm512_unpackhi_epi64(t[i], t[i + 2]);
-    v[i + 2] = _mm512_unpacklo_epi64(t[i + 1], t[i + 3]);
-    v[i + 3] = _mm512_unpackhi_epi64(t[i + 1], t[i + 3]);
-  }
-  // v[4a + b] now holds, in 128-bit lane q, units (rows 4q..4q+3) of column
-  // unit 4*? ; two 128-bit shuffles finish the transpose.
-  for (int i = 0; i < 4; ++i) {
-    t[i] = _mm512_shuffle_i32x4(v[i], v[i + 4], 0x88);
-    t[i + 4] = _mm512_shuffle_i32x4(v[i], v[i + 4], 0xdd);
-    t[i + 8] = _mm512_shuffle_i32x4(v[i + 8], v[i + 12], 0x88);
-    t[i + 12] = _mm512_shuffle_i32x4(v[i + 8], v[i + 12], 0xdd);
-  }
-  for (int i = 0; i < 4; ++i) {
-    v[i] = _mm512_shuffle_i32x4(t[i], t[i + 8], 0x88);
-    v[i + 8] = _mm512_shuffle_i32x4(t[i], t[i + 8], 0xdd);
-    v[i + 4] = _mm512_shuffle_i32x4(t[i + 4], t[i + 12], 0x88);
-    v[i + 12] = _mm512_shuffle_i32x4(t[i + 4], t[i + 12], 0xdd);
-  }
-}
-
-// dst[u * 32 + i] = unit (r0 + i, u) of W's columns [c0, c0 + k), 0 outside.
-void PackW(const void* wv, int64_t ldw, int64_t r0, int m, int64_t c0, int k, void* dstv) {
-  const uint16_t* W = static_cast<const uint16_t*>(wv) + r0 * ldw + c0;
-  uint32_t* dst = static_cast<uint32_t*>(dstv);
-  const int units = (k + 1) / 2;
-  for (int h = 0; h < kMr / 16; ++h) {
-    for (int u0 = 0; u0 < units; u0 += 16) {
-      const __mmask32 cm = Mask32(k - 2 * u0);
-      __m512i v[16];
-      for (int i = 0; i < 16; ++i) {
-        const int row = 16 * h + i;
-        v[i] = row < m ? _mm512_maskz_loadu_epi16(cm, W + row * ldw + 2 * u0) : _mm512_setzero_si512();
-      }
-      Transpose16(v);
-      const int n = std::min(16, units - u0);
-      for (int j = 0; j < n; ++j) _mm512_store_si512(dst + (u0 + j) * kMr + 16 * h, v[j]);
+// ---- c-in-lanes fast kernel: 32 columns per step, vdpbf16ps on (weight pair,
+// activation pair); activations are converted to bf16 per token block into
+// the thread's work memory.
+template <int R, int TT, bool kPrefetch>
+void FastBlock(const uint16_t* w, int64_t ldw, int64_t k, const uint16_t* x, int64_t ldx,
+               float* y, int64_t ldy, const float* bias, bool accumulate) {
+  const uint16_t* pf = w + avx512::kPrefetchBlocks * R * ldw;
+  __m512 acc[R][TT];
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 8
+    for (int t = 0; t < TT; ++t) acc[r][t] = _mm512_setzero_ps();
+  int64_t c = 0;
+  for (; c + 32 <= k; c += 32) {
+    if constexpr (kPrefetch) {
+#pragma GCC unroll 8
+      for (int r = 0; r < R; ++r)
+        _mm_prefetch(reinterpret_cast<const char*>(pf + r * ldw + c), _MM_HINT_T1);
+    }
+    __m512bh xv[TT];
+#pragma GCC unroll 8
+    for (int t = 0; t < TT; ++t) xv[t] = (__m512bh)_mm512_loadu_si512(x + t * ldx + c);
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      const __m512bh wv = (__m512bh)_mm512_loadu_si512(w + r * ldw + c);
+#pragma GCC unroll 8
+      for (int t = 0; t < TT; ++t) acc[r][t] = _mm512_dpbf16_ps(acc[r][t], wv, xv[t]);
     }
   }
-}
-
-// Part `part` of `parts` of the cache lines PackW will read for rows
-// [r0, r0 + m), prefetched into L2 while the micro-kernels run on the panel
-// before: 32 strided row streams are more than the hardware prefetcher
-// follows, and packing them cold took ~13% of a 2560 x 2560 x 128-token
-// product (bench_matmul).
-void PrefetchW(const void* wv, int64_t ldw, int64_t r0, int m, int64_t c0, int k, int part, int parts) {
-  const char* W = reinterpret_cast<const char*>(static_cast<const uint16_t*>(wv) + r0 * ldw + c0);
-  const int lines_per_row = (2 * k + 63) / 64, lines = m * lines_per_row;
-  for (int l = lines * part / parts; l < lines * (part + 1) / parts; ++l)
-    _mm_prefetch(W + (l / lines_per_row) * ldw * 2 + (l % lines_per_row) * 64, _MM_HINT_T1);
-}
-
-// dst[u * 12 + j] = x[t0 + j, c0 + 2u .. 2u + 1] as a bf16 pair (nearest even).
-void PackX(const float* x, int64_t ldx, int64_t t0, int n, int64_t c0, int k, void* dstv) {
-  uint32_t* dst = static_cast<uint32_t*>(dstv);
-  alignas(64) uint32_t pairs[16];
-  for (int j = 0; j < n; ++j) {
-    const float* src = x + (t0 + j) * ldx + c0;
-    for (int c = 0; c < k; c += 32) {
-      const __m512 lo = _mm512_maskz_loadu_ps(Mask16(k - c), src + c);
-      const __m512 hi = _mm512_maskz_loadu_ps(Mask16(k - c - 16), src + c + 16);
-      _mm512_store_si512(pairs, (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
-      const int n_units = std::min(16, (k - c + 1) / 2);
-      for (int q = 0; q < n_units; ++q) dst[(c / 2 + q) * kNr + j] = pairs[q];
+  if (c < k) {
+    const __mmask32 m = Mask32(k - c);
+    __m512bh xv[TT];
+#pragma GCC unroll 8
+    for (int t = 0; t < TT; ++t) xv[t] = (__m512bh)_mm512_maskz_loadu_epi16(m, x + t * ldx + c);
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      const __m512bh wv = (__m512bh)_mm512_maskz_loadu_epi16(m, w + r * ldw + c);
+#pragma GCC unroll 8
+      for (int t = 0; t < TT; ++t) acc[r][t] = _mm512_dpbf16_ps(acc[r][t], wv, xv[t]);
     }
   }
+  avx512::StoreBlock<R, TT>(acc, y, ldy, bias, accumulate);
 }
 
-template <int N>
-void Tile(const uint32_t* wp, const uint32_t* xp, int units, int m, float* y, int64_t ldy,
-          const float* bias, bool accumulate) {
-  const __mmask16 m0 = Mask16(m), m1 = Mask16(m - 16);
-  __m512 a0[N], a1[N];
-  if (accumulate) {
-#pragma GCC unroll 12
-    for (int t = 0; t < N; ++t) {
-      a0[t] = _mm512_maskz_loadu_ps(m0, y + t * ldy);
-      a1[t] = _mm512_maskz_loadu_ps(m1, y + t * ldy + 16);
-    }
-  } else {
-    const __m512 b0 = bias ? _mm512_maskz_loadu_ps(m0, bias) : _mm512_setzero_ps();
-    const __m512 b1 = bias ? _mm512_maskz_loadu_ps(m1, bias + 16) : _mm512_setzero_ps();
-#pragma GCC unroll 12
-    for (int t = 0; t < N; ++t) a0[t] = b0, a1[t] = b1;
-  }
-  for (int u = 0; u < units; ++u, wp += kMr, xp += kNr) {
-    const __m512bh w0 = (__m512bh)_mm512_load_si512(wp);
-    const __m512bh w1 = (__m512bh)_mm512_load_si512(wp + 16);
-#pragma GCC unroll 12
-    for (int t = 0; t < N; ++t) {
-      const __m512bh b = (__m512bh)_mm512_set1_epi32(int32_t(xp[t]));
-      a0[t] = _mm512_dpbf16_ps(a0[t], w0, b);
-      a1[t] = _mm512_dpbf16_ps(a1[t], w1, b);
-    }
-  }
-#pragma GCC unroll 12
-  for (int t = 0; t < N; ++t) {
-    _mm512_mask_storeu_ps(y + t * ldy, m0, a0[t]);
-    _mm512_mask_storeu_ps(y + t * ldy + 16, m1, a1[t]);
-  }
-}
-
-void Kernel(const void* wpv, const void* xpv, int units, int m, int n, float* y, int64_t ldy,
-            const float* bias, bool accumulate) {
-  const uint32_t* wp = static_cast<const uint32_t*>(wpv);
-  const uint32_t* xp = static_cast<const uint32_t*>(xpv);
-  static_assert(kNr == 12, "update the switch");
+template <int R, bool kPrefetch>
+void FastBlockGroup(int n, const uint16_t* w, int64_t ldw, int64_t k, const uint16_t* x,
+                    int64_t ldx, float* y, int64_t ldy, const float* bias, bool accumulate) {
 #define RG_CASE(N) \
-  case N: return Tile<N>(wp, xp, units, m, y, ldy, bias, accumulate);
+  case N: FastBlock<R, N, kPrefetch>(w, ldw, k, x, ldx, y, ldy, bias, accumulate); break;
   switch (n) {
-    RG_CASE(1) RG_CASE(2) RG_CASE(3) RG_CASE(4) RG_CASE(5) RG_CASE(6)
-    RG_CASE(7) RG_CASE(8) RG_CASE(9) RG_CASE(10) RG_CASE(11) RG_CASE(12)
+    RG_CASE(1) RG_CASE(2) RG_CASE(3) RG_CASE(4) RG_CASE(5)
+    default: FastBlock<R, 6, kPrefetch>(w, ldw, k, x, ldx, y, ldy, bias, accumulate); break;
   }
 #undef RG_CASE
 }
 
+// x[t, c0 .. c0 + k) for nt tokens -> bf16 rows of stride ld (round to nearest even).
+void ConvertToBf16(const float* x, int64_t ldx, int64_t nt, int64_t k, uint16_t* dst, int64_t ld) {
+  for (int64_t t = 0; t < nt; ++t) {
+    const float* src = x + t * ldx;
+    uint16_t* d = dst + t * ld;
+    for (int64_t c = 0; c < k; c += 32) {
+      const __m512 lo = _mm512_maskz_loadu_ps(Mask16(k - c), src + c);
+      const __m512 hi = _mm512_maskz_loadu_ps(Mask16(k - c - 16), src + c + 16);
+      _mm512_mask_storeu_epi16(d + c, Mask32(k - c), (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
+    }
+  }
+}
+
+// Padded row stride of a bf16 block of kc columns.
+int64_t BlockLd(int64_t kc) { return (kc + 31) / 32 * 32 + 32; }
+
+void FastRows(const void* wv, int64_t cols, int64_t r0, int64_t r1, const float* x, int64_t T,
+              float* y, int64_t ldy, const float* bias, uint8_t* work) {
+  const uint16_t* W = static_cast<const uint16_t*>(wv);
+  uint16_t* xb = reinterpret_cast<uint16_t*>(work);  // [token block, ld] bf16 activations
+  avx512::BlockedRows<4, uint16_t>(
+      cols, r0, r1, T, 2, 32, y, ldy, BlockLd,
+      [&](int64_t t0, int64_t nt, int64_t c0, int64_t k, int64_t ld) {
+        ConvertToBf16(x + t0 * cols + c0, cols, nt, k, xb, ld);
+        return static_cast<const uint16_t*>(xb);
+      },
+      [&](int n, bool first, int64_t r, int64_t c0, int64_t k, const uint16_t* xt, int64_t ld, float* yb, bool acc) {
+        const uint16_t* w = W + r * cols + c0;
+        const float* b = bias ? bias + r : nullptr;
+        if (first) FastBlockGroup<4, true>(n, w, cols, k, xt, ld, yb + r, ldy, b, acc);
+        else FastBlockGroup<4, false>(n, w, cols, k, xt, ld, yb + r, ldy, b, acc);
+      },
+      [&](int64_t r, int64_t c0, int64_t k, const uint16_t* xt, int64_t ld, int64_t nt, float* yb, bool acc) {
+        const uint16_t* w = W + r * cols + c0;
+        const float* b = bias ? bias + r : nullptr;
+        for (int64_t t = 0; t < nt;) {
+          const int n = avx512::GroupSize(nt - t, 6);
+          FastBlockGroup<1, false>(n, w, cols, k, xt + t * ld, ld, yb + t * ldy + r, ldy, b, acc);
+          t += n;
+        }
+      });
+}
+
 }  // namespace
 
-// K blocks of 384 columns: the packed weight panel (24 KiB) stays in L1
-// while every token panel passes over it; 144-token blocks keep the packed
-// activations (216 KiB) in L2.
-const GemmSpec kGemmFast = {kMr, kNr, 2, 384, 12 * kNr, PackW, PackX, Kernel, PrefetchW};
+// FastRows' work memory: the largest bf16 block BlockedRows makes for
+// (cols, T): all T rows when they fit the L2 budget, else a token block
+// within it (at least 6 rows) of a chunk of at most kMaxChunk + 31 columns.
+size_t FastRowsBytes(int64_t cols, int64_t T) {
+  const int64_t budget = avx512::kXBlockBytes;
+  const bool chunked = T * cols * 2 > budget && cols > avx512::kMaxChunk;
+  const int64_t ld = BlockLd(chunked ? avx512::kMaxChunk + 31 : cols);
+  if (T * ld * 2 <= budget) return size_t(T * ld) * 2;
+  return size_t(std::max(budget, 6 * ld * 2));
+}
 
 }  // namespace avx512bf16
 #pragma GCC pop_options
@@ -306,7 +275,8 @@ FormatKernels Bf16KernelsAvx512(bool has_avx512bf16) {
   k.skinny = avx512::Skinny;
   k.skinny_bytes = avx512::SplitBytes;
   if (has_avx512bf16) {
-    k.gemm_fast = &avx512bf16::kGemmFast;
+    k.skinny_fast = avx512bf16::FastRows;
+    k.skinny_fast_bytes = avx512bf16::FastRowsBytes;
     // Below this the weight stream, not the arithmetic, bounds both kernels
     // and the exact one streams better (measured 7680x2560: T=8 exact 110,
     // fast 110 GFLOP/s; T=12 113 vs 142; T=16 113 vs 156, one core).

@@ -9,10 +9,10 @@
 //     up to 6 tokens of accumulators, horizontal sums at the end. On AVX-512
 //     they serve every exact T (token blocks / column chunks keep the
 //     activations in L2 for large T); see matmul_simd.h.
-//   * Packed GEMM (AVX2 exact for T >= kAvx2GemmMinT; AVX512_BF16 fast mode):
-//     weights packed per (row panel, K block) into the thread's buffer with
-//     the output rows in the vector lanes, activations packed per token
-//     panel, register-blocked mr x nr micro-kernel.
+//   * Packed GEMM (AVX2, T >= kAvx2GemmMinT): weights packed per (row panel,
+//     K block) into the thread's buffer with the output rows in the vector
+//     lanes, activations packed per token panel, register-blocked mr x nr
+//     micro-kernel.
 #pragma once
 
 #include <cstddef>
@@ -22,12 +22,15 @@
 
 namespace rg::mm {
 
-// work: the thread's buffer of FormatKernels::skinny_bytes(cols) bytes.
+// work: the thread's buffer of FormatKernels::*_bytes(cols, T) bytes.
 using SkinnyFn = void (*)(const void* w, int64_t cols, int64_t r0, int64_t r1, const float* x,
                           int64_t T, float* y, int64_t ldy, const float* bias, uint8_t* work);
 
 // A packed GEMM. Packed data is in 4-byte "units": one f32 (kstep 1), or a
-// pair of bf16 covering kstep = 2 consecutive columns (the vdpbf16ps GEMM).
+// pair of bf16 covering kstep = 2 consecutive columns (supported by the
+// driver; no current kernel uses it: a vdpbf16ps GEMM packing bf16 pairs per
+// call measured 0-10% slower than the c-in-lanes fast kernel on Zen 4, the
+// packing of W not being amortized over a 128-token prefill chunk).
 struct GemmSpec {
   int mr;      // output rows per micro-tile (vector lanes)
   int nr;      // tokens per micro-tile (broadcast)
@@ -43,10 +46,6 @@ struct GemmSpec {
   // init = y[t * ldy + i] if accumulate, else bias[i] if bias, else 0.
   void (*kernel)(const void* wp, const void* xp, int units, int m, int n, float* y, int64_t ldy,
                  const float* bias, bool accumulate);
-  // Optional: prefetch part `part` of `parts` of what pack_w(w, ldw, r0, m,
-  // c0, k) will read, called between the micro-kernels of the panel before.
-  void (*prefetch_w)(const void* w, int64_t ldw, int64_t r0, int m, int64_t c0, int k, int part,
-                     int parts) = nullptr;
 };
 
 // Bytes of work memory GemmRows needs for spec s (both packing buffers; the
@@ -58,18 +57,19 @@ void GemmRows(const GemmSpec& s, const void* w, int64_t cols, int64_t r0, int64_
               const float* x, int64_t T, float* y, int64_t ldy, const float* bias, uint8_t* work);
 
 // The most per-thread work memory any F32/BF16 kernel of `isa` needs for
-// rows of `cols` columns (KernelContext::Reserve).
-size_t MatMulWorkBytes(Isa isa, int64_t cols);
+// up to T tokens of rows of `cols` columns (KernelContext::Reserve).
+size_t MatMulWorkBytes(Isa isa, int64_t cols, int64_t T);
 
 // Kernel sets per level. Null members: not available at that level.
 struct FormatKernels {
   SkinnyFn skinny = nullptr;            // exact, any T
-  size_t (*skinny_bytes)(int64_t cols) = nullptr;  // its work memory; null: none
+  size_t (*skinny_bytes)(int64_t cols, int64_t T) = nullptr;  // its work memory; null: none
   const GemmSpec* gemm = nullptr;       // exact, used for T >= gemm_min_t
   int64_t gemm_min_t = 8;
   // MatMulPrecision::kFast (activations rounded to bf16, vdpbf16ps), used
   // for T >= fast_min_t.
-  const GemmSpec* gemm_fast = nullptr;
+  SkinnyFn skinny_fast = nullptr;
+  size_t (*skinny_fast_bytes)(int64_t cols, int64_t T) = nullptr;
   int64_t fast_min_t = 2;
 };
 
