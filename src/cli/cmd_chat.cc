@@ -31,12 +31,14 @@
 #include <string>
 #include <vector>
 
+#include "cli/chat_state.h"
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "cli/interrupt.h"
 #include "cli/model_files.h"
 #include "cli/sampling_flags.h"
 #include "core/error.h"
-#include "generate/generator.h"
+#include "generate/engine.h"
 #include "generate/text_stream.h"
 #include "model/state_io.h"
 #include "tokenizer/chat_template.h"
@@ -45,55 +47,11 @@ namespace rg::cli {
 namespace {
 
 struct ChatArgs {
-  std::string model, tokenizer, system, load;
+  ModelFlags m;
+  std::string system, load;
   int64_t max_tokens = 512;
   bool print_ids = false, quiet = false;
-  int threads = 0;
   SamplingParams sampling;
-};
-
-// ---- Ctrl-C
-// The handler only touches lock-free atomics (async-signal-safe). SIGINT is
-// blocked in the worker threads, so it is delivered to the main thread and
-// interrupts its poll() at the prompt.
-std::atomic<bool> g_interrupt{false};
-std::atomic<bool> g_in_reply{false};
-static_assert(std::atomic<bool>::is_always_lock_free);
-
-extern "C" void OnSigint(int) {
-  if (g_in_reply.load() && g_interrupt.load()) _exit(130);  // second Ctrl-C in one reply
-  g_interrupt.store(true);
-}
-
-class SigintScope {
- public:
-  SigintScope() {
-    struct sigaction sa {};
-    sa.sa_handler = OnSigint;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = SA_RESTART;  // poll() is interrupted anyway (never restarted)
-    sigaction(SIGINT, &sa, &old_);
-  }
-  ~SigintScope() { sigaction(SIGINT, &old_, nullptr); }
-
- private:
-  struct sigaction old_ {};
-};
-
-// Blocks SIGINT in the calling thread while alive (threads created meanwhile
-// inherit the mask).
-class BlockSigint {
- public:
-  BlockSigint() {
-    sigset_t s;
-    sigemptyset(&s);
-    sigaddset(&s, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &s, &old_);
-  }
-  ~BlockSigint() { pthread_sigmask(SIG_SETMASK, &old_, nullptr); }
-
- private:
-  sigset_t old_;
 };
 
 // ---- stdin, line by line, interruptible by Ctrl-C
@@ -118,7 +76,7 @@ class LineReader {
         if (!line->empty() && line->back() == '\r') line->pop_back();
         return Result::kLine;
       }
-      if (g_interrupt.load()) return Result::kInterrupted;
+      if (InterruptFlag().load()) return Result::kInterrupted;
       RG_CHECK(buf_.size() <= kMaxLine, "stdin: an input line is longer than ", kMaxLine, " bytes");
       pollfd p{STDIN_FILENO, POLLIN, 0};
       if (poll(&p, 1, -1) < 0) {
@@ -150,31 +108,36 @@ uint64_t TurnSeed(uint64_t seed, int64_t pos) {
 
 class Chat {
  public:
-  Chat(const ChatArgs& a, std::shared_ptr<const Weights> weights, ThreadPool& pool, const Tokenizer& tok)
+  Chat(const ChatArgs& a, const Weights& weights, Engine& engine, const Tokenizer& tok)
       : a_(a),
         tok_(tok),
-        session_(weights, pool),
-        fingerprint_(FingerprintOf(*weights)),
+        weights_(weights),
+        engine_(engine),
+        state_(weights.config),
+        fingerprint_(FingerprintOf(weights)),
         keep_recent_(size_t(std::max(a.sampling.repeat_last_n, 256))),
         tty_in_(isatty(STDIN_FILENO)) {}
 
   void Load(const std::string& path) {
-    State& s = session_.state();
-    ChatExtras ex = LoadState(path, session_.config(), fingerprint_, &s);
+    const Config& c = weights_.config;
+    State loaded(c);
+    const StateFileExtras fx = LoadState(path, c, fingerprint_, &loaded);
+    ChatExtras ex = DecodeChatExtras(fx.app, path, c.vocab_size);  // before anything changes
+    state_ = std::move(loaded);
     extras_ = ex;
     recent_.assign(ex.recent_tokens.begin(), ex.recent_tokens.end());
     TrimRecent();
-    Note("loaded ", path, ": ", ex.turns, " turn(s), context ", s.pos, " tokens");
+    Note("loaded ", path, ": ", ex.turns, " turn(s), context ", state_.pos, " tokens");
   }
 
   void Run() {
     if (tty_in_)
       std::fprintf(stderr, "chat with %s: one message per line (end a line with \\ to continue it); "
                            "/help for commands, Ctrl-C stops a reply, /quit or Ctrl-D exits\n",
-                   session_.weights().dir.c_str());
+                   weights_.dir.c_str());
     LineReader in;
     for (;;) {
-      g_interrupt.store(false);
+      InterruptFlag().store(false);
       std::string line;
       if (!ReadMessage(in, &line)) break;
       const std::string_view text = TrimChatContent(line);
@@ -240,7 +203,7 @@ class Chat {
              "literal leading /; Ctrl-C stops the current reply");
       } else if (name == "/reset") {
         if (no_arg()) {
-          session_.Reset();
+          state_.Reset();
           extras_ = ChatExtras{};
           recent_.clear();
           Note("conversation reset");
@@ -248,8 +211,10 @@ class Chat {
       } else if (name == "/save") {
         if (need_arg()) {
           extras_.recent_tokens.assign(recent_.begin(), recent_.end());
-          SaveState(arg, session_.state(), session_.config(), fingerprint_, extras_);
-          Note("saved ", arg, ": ", extras_.turns, " turn(s), context ", session_.pos(), " tokens");
+          StateFileExtras fx;
+          fx.app = EncodeChatExtras(extras_);
+          SaveState(arg, state_, weights_.config, fingerprint_, fx);
+          Note("saved ", arg, ": ", extras_.turns, " turn(s), context ", state_.pos, " tokens");
         }
       } else if (name == "/load") {
         if (need_arg()) Load(arg);
@@ -267,7 +232,6 @@ class Chat {
   }
 
   void Turn(const std::string& message) {
-    const Config& c = session_.config();
     std::vector<int> ids;
     try {
       std::string text = message;
@@ -278,24 +242,20 @@ class Chat {
       Note("error: ", e.what());
       return;
     }
-    const std::vector<int32_t> prompt(ids.begin(), ids.end());
-
-    SamplingParams sp = a_.sampling;
-    sp.seed = TurnSeed(a_.sampling.seed, session_.pos());
-    Sampler sampler(sp, int(c.vocab_size));
-    for (int32_t id : recent_) sampler.Accept(id);
-
-    StopConditions stop;
-    stop.max_tokens = a_.max_tokens;
-    stop.stop_ids = {tok_.end_of_turn_id()};
-    stop.feed_last = true;  // the state must hold every token of the reply
-    stop.cancel = &g_interrupt;
 
     using Clock = std::chrono::steady_clock;
     TextStream text(tok_, {});
     std::vector<int32_t> reply;
     std::optional<Clock::time_point> t_first;
-    auto on_token = [&](int32_t id) {
+    Request req;
+    req.prompt.assign(ids.begin(), ids.end());
+    req.state = &state_;  // carried from turn to turn; holds every token of the reply afterwards
+    req.sampling = a_.sampling;
+    req.sampling.seed = TurnSeed(a_.sampling.seed, state_.pos);
+    req.history.assign(recent_.begin(), recent_.end());
+    req.max_tokens = a_.max_tokens;
+    req.stop_ids = {tok_.end_of_turn_id()};
+    req.on_token = [&](int32_t id, const TokenLogprob*) {
       if (!t_first) t_first = Clock::now();
       reply.push_back(id);
       if (a_.print_ids) {
@@ -308,24 +268,21 @@ class Chat {
       std::fflush(stdout);
       return true;
     };
+    const std::vector<int32_t> prompt = req.prompt;
 
-    GenerationStats st;
-    FinishReason reason;
     const auto t0 = Clock::now();
-    g_in_reply.store(true);
-    try {
-      reason = GenerateTokens(session_, sampler, prompt, stop, on_token, &st);
-    } catch (const Error& e) {
-      g_in_reply.store(false);
+    InterruptExitsOnSecond().store(true);
+    const Result st = engine_.Run(std::move(req), &InterruptFlag());
+    InterruptExitsOnSecond().store(false);
+    if (st.reason == FinishReason::kError) {
       std::printf("\n");
       std::fflush(stdout);
-      session_.Reset();
+      state_.Reset();
       extras_ = ChatExtras{};
       recent_.clear();
-      Note("error: ", e.what(), " (the conversation was reset)");
+      Note("error: ", st.error, " (the conversation was reset)");
       return;
     }
-    g_in_reply.store(false);
     if (!a_.print_ids) {
       const std::string rest = text.Finish();
       std::fwrite(rest.data(), 1, rest.size(), stdout);
@@ -334,7 +291,7 @@ class Chat {
     std::fflush(stdout);
 
     extras_.started = true;
-    extras_.context_has_end_of_turn = false;  // <end_of_turn> is never fed by the generator
+    extras_.context_has_end_of_turn = false;  // a sampled <end_of_turn> is never fed
     ++extras_.turns;
     recent_.insert(recent_.end(), prompt.begin(), prompt.end());
     recent_.insert(recent_.end(), reply.begin(), reply.end());
@@ -342,8 +299,8 @@ class Chat {
 
     if (a_.quiet) return;
     const char* why = "max tokens";
-    if (reason == FinishReason::kCancelled) why = "interrupted";
-    else if (reason == FinishReason::kStopToken)
+    if (st.reason == FinishReason::kCancelled) why = "interrupted";
+    else if (st.reason == FinishReason::kStop)
       why = st.stop_token == tok_.end_of_turn_id() ? "end_of_turn" : "eos";
     const double ttft = t_first ? std::chrono::duration<double>(*t_first - t0).count() : st.prefill_seconds;
     std::fprintf(stderr,
@@ -353,12 +310,14 @@ class Chat {
                  st.prefill_seconds > 0 ? double(st.prompt_tokens) / st.prefill_seconds : 0.0, ttft,
                  (long long)st.generated_tokens,
                  st.decode_seconds > 0 ? double(st.generated_tokens) / st.decode_seconds : 0.0,
-                 (long long)session_.pos(), why);
+                 (long long)state_.pos, why);
   }
 
   const ChatArgs& a_;
   const Tokenizer& tok_;
-  Session session_;
+  const Weights& weights_;
+  Engine& engine_;
+  State state_;  // the conversation
   ModelFingerprint fingerprint_;
   ChatExtras extras_;           // recent_tokens is filled only when saving
   std::deque<int32_t> recent_;  // last fed tokens (sampler penalty history)
@@ -369,16 +328,20 @@ class Chat {
 void RunChat(const ChatArgs& a) {
   a.sampling.Validate();
   std::optional<ThreadPool> pool;
+  std::shared_ptr<const Weights> weights;
+  std::optional<Engine> engine;
+  std::unique_ptr<Tokenizer> tok;
   {
     BlockSigint block;  // the workers never take SIGINT
-    pool.emplace(ResolveThreads(a.threads));
+    pool.emplace(ResolveThreads(a.m.threads));
+    weights = LoadModel(a.m.model, *pool, /*quiet=*/a.quiet, /*show_progress=*/!a.quiet);
+    tok = LoadTokenizerFor(a.m.model, a.m.tokenizer, /*required=*/true);
+    EngineOptions opt;
+    opt.kernels = a.m.kernels();
+    opt.sample_vocab = SampleableVocab(weights->config, tok.get(), a.quiet);
+    engine.emplace(weights, *pool, opt);
   }
-  auto weights = LoadModel(a.model, *pool, /*quiet=*/a.quiet, /*show_progress=*/!a.quiet);
-  const Config& c = weights->config;
-  auto tok = LoadTokenizerFor(a.model, a.tokenizer, /*required=*/true);
-  RG_CHECK(tok->vocab_size() <= c.vocab_size, "tokenizer has ", tok->vocab_size(), " pieces but the model only ",
-           c.vocab_size);
-  Chat chat(a, weights, *pool, *tok);
+  Chat chat(a, *weights, *engine, *tok);
   if (!a.load.empty()) chat.Load(a.load);
   SigintScope sigint;
   chat.Run();
@@ -389,8 +352,7 @@ void RunChat(const ChatArgs& a) {
 void RegisterChat(CLI::App& app) {
   auto a = std::make_shared<ChatArgs>();
   CLI::App* cmd = app.add_subcommand("chat", "Interactive multi-turn chat (Gemma turn format), stdin to stdout");
-  cmd->add_option("--model,-m", a->model, "Model directory")->required();
-  cmd->add_option("--tokenizer", a->tokenizer, "tokenizer.model (default: the model directory's)");
+  AddModelFlags(cmd, &a->m);
   cmd->add_option("--system", a->system, "Instructions folded into the first user turn (Gemma has no system role)");
   cmd->add_option("--max-tokens,-n", a->max_tokens, "Most tokens per reply")
       ->check(CLI::Range(int64_t(1), int64_t(1) << 40))->capture_default_str();
@@ -398,7 +360,6 @@ void RegisterChat(CLI::App& app) {
   cmd->add_flag("--quiet,-q", a->quiet, "No model info or per-turn timings on stderr");
   cmd->add_flag("--print-ids", a->print_ids, "Print each reply as token ids (for tests)")->group("");
   AddSamplingFlags(cmd, &a->sampling);
-  cmd->add_option("--threads,-t", a->threads, "Threads (default: all cores)")->check(CLI::Range(0, 1024));
   cmd->callback([a] { RunChat(*a); });
 }
 

@@ -1,33 +1,38 @@
 // rgemma generate: continue a prompt, streaming the text as it is produced.
 //   rgemma generate -m DIR -p "text" [-n 128] [sampling flags] [--stop STR]...
+//                   [--prompt-cache FILE]
 //   contract: rgemma generate --model DIR --prompt-ids 2,17,5 --max-tokens N
 //             --temperature 0 --ignore-eos --print-ids
 // Timings go to stderr; stdout holds only the generated text (or ids).
+// One request to the engine (generate/engine.h) with one slot.
 #include <cstdio>
+#include <filesystem>
 #include <string>
 #include <vector>
 
 #include "cli/commands.h"
 #include "cli/common.h"
-#include "cli/precision_flag.h"
+#include "cli/interrupt.h"
 #include "cli/model_files.h"
 #include "cli/sampling_flags.h"
 #include "core/error.h"
-#include "generate/generator.h"
+#include "generate/engine.h"
 #include "generate/text_stream.h"
+#include "model/state_io.h"
+#include "tokenizer/encode_text.h"
 #include "tokenizer/utf8.h"
 
 namespace rg::cli {
 namespace {
 
 struct GenerateArgs {
-  std::string model, prompt, prompt_file, prompt_ids, tokenizer, precision = "exact";
+  ModelFlags m;
+  std::string prompt, prompt_file, prompt_ids, prompt_cache;
   std::vector<std::string> stop;
   int64_t max_tokens = 128;
   int64_t max_prompt_tokens = 1 << 20;
   size_t max_prompt_bytes = 64u << 20;
   bool ignore_eos = false, print_ids = false, no_bos = false, quiet = false;
-  int threads = 0;
   SamplingParams sampling;
 };
 
@@ -53,7 +58,7 @@ std::vector<int32_t> PromptIds(const GenerateArgs& a, const std::string& text, c
     ids = ParseIdList(a.prompt_ids, "--prompt-ids");
   } else {
     if (!a.no_bos) ids.push_back(c.bos_id);
-    for (int id : tok->Encode(text)) ids.push_back(id);
+    for (int32_t id : EncodeText(*tok, text)) ids.push_back(id);
   }
   RG_CHECK(!ids.empty(), "the prompt is empty (nothing to continue from)");
   RG_CHECK(int64_t(ids.size()) <= a.max_prompt_tokens, "the prompt has ", ids.size(),
@@ -64,58 +69,145 @@ std::vector<int32_t> PromptIds(const GenerateArgs& a, const std::string& text, c
   return ids;
 }
 
+// --prompt-cache (llama.cpp's flag): a state file holding the state after a
+// prompt, its tokens and its last logits. A new prompt that extends those
+// tokens continues from it; the file is then rewritten for the new prompt.
+struct PromptCache {
+  std::string path;
+  State state;
+  std::vector<float> logits;  // [V] after the last prompt token
+  int64_t reused = 0;         // prompt tokens taken from the file
+
+  PromptCache(std::string p, const Weights& w) : path(std::move(p)), state(w.config) {}
+
+  // Restores the file if its tokens are a prefix of `prompt` (all of it only
+  // with logits). Anything else (no file, another prompt, another model, a
+  // corrupt file) starts from an empty state; the file is replaced later.
+  void Load(const std::vector<int32_t>& prompt, const Weights& w, const ModelFingerprint& fp, bool quiet) {
+    if (!std::filesystem::exists(path)) return;
+    const Config& c = w.config;
+    try {
+      const std::string bytes = ReadStateFileBytes(path, c, fp);
+      const ParsedStateFile f = ParseStateFile(bytes, path, c, fp);
+      const std::vector<int32_t>& t = f.extras.tokens;
+      const bool prefix = !t.empty() && t.size() <= prompt.size() && std::equal(t.begin(), t.end(), prompt.begin());
+      if (!prefix || (t.size() == prompt.size() && f.extras.logits.empty())) {
+        if (!quiet) std::fprintf(stderr, "prompt cache %s: another prompt, not reused\n", path.c_str());
+        return;
+      }
+      DecodeLayers(f.layers, path, c, f.pos, &state);
+      logits = f.extras.logits;
+      reused = int64_t(t.size());
+    } catch (const Error& e) {
+      state.Reset();
+      if (!quiet) std::fprintf(stderr, "prompt cache not used: %s\n", e.what());
+    }
+  }
+
+  void Save(const std::vector<int32_t>& prompt, const Config& c, const ModelFingerprint& fp) {
+    StateFileExtras ex;
+    ex.tokens = prompt;
+    ex.logits = logits;
+    SaveState(path, state, c, fp, ex);
+  }
+};
+
 void RunGenerate(GenerateArgs a) {
   a.sampling.Validate();
   for (const std::string& s : a.stop) RG_CHECK(IsValidUtf8(s), "--stop: invalid UTF-8");
   if (!a.prompt_ids.empty()) ParseIdList(a.prompt_ids, "--prompt-ids");  // syntax errors before loading
   const std::string prompt_text = PromptText(a);
-  ThreadPool pool(ResolveThreads(a.threads));
-  auto weights = LoadModel(a.model, pool, /*quiet=*/true, /*show_progress=*/!a.quiet);
+  std::optional<ThreadPool> pool;
+  std::unique_ptr<Engine> engine;
+  std::shared_ptr<const Weights> weights;
+  std::unique_ptr<Tokenizer> tok;
+  {
+    BlockSigint block;  // compute threads never take Ctrl-C
+    pool.emplace(ResolveThreads(a.m.threads));
+    weights = LoadModel(a.m.model, *pool, /*quiet=*/true, /*show_progress=*/!a.quiet);
+    const bool need_text = !a.print_ids || a.prompt_ids.empty();
+    tok = LoadTokenizerFor(a.m.model, a.m.tokenizer, /*required=*/need_text, ", or give token ids with --prompt-ids");
+    EngineOptions opt;
+    opt.kernels = a.m.kernels();
+    opt.sample_vocab = SampleableVocab(weights->config, tok.get(), a.quiet);
+    engine = std::make_unique<Engine>(weights, *pool, opt);
+  }
   const Config& c = weights->config;
-  const bool need_text = !a.print_ids || a.prompt_ids.empty();
-  auto tok = LoadTokenizerFor(a.model, a.tokenizer, /*required=*/need_text);
-  RG_CHECK(!tok || tok->vocab_size() <= c.vocab_size, "tokenizer has ", tok ? tok->vocab_size() : 0,
-           " pieces but the model only ", c.vocab_size);
   RG_CHECK(a.stop.empty() || tok, "--stop needs a tokenizer");
   const std::vector<int32_t> prompt = PromptIds(a, prompt_text, tok.get(), c);
 
-  Session session(weights, pool, kDefaultPrefillChunk, KernelOptionsFor(a.precision));
-  Sampler sampler(a.sampling, int(c.vocab_size));
-  StopConditions stop;
-  stop.max_tokens = a.max_tokens;
-  stop.ignore_eos = a.ignore_eos;
   std::unique_ptr<TextStream> text;
   if (!a.print_ids) text = std::make_unique<TextStream>(*tok, a.stop);
-
   size_t printed = 0;
-  auto on_token = [&](int32_t id) {
+  auto on_token = [&](int32_t id, const TokenLogprob*) {
     if (a.print_ids) {
-      std::printf(printed++ ? " %d" : "%d", id);
+      WriteStdout(StrCat(printed++ ? " " : "", id));
       return true;
     }
     bool stopped = false;
-    const std::string piece = text->Push(id, &stopped);
-    std::fwrite(piece.data(), 1, piece.size(), stdout);
-    std::fflush(stdout);
+    WriteStdout(text->Push(id, &stopped));
+    FlushStdout();
     return !stopped;
   };
-  GenerationStats st;
-  const FinishReason reason = GenerateTokens(session, sampler, prompt, stop, on_token, &st);
-  if (text) {
-    const std::string rest = text->Finish();
-    std::fwrite(rest.data(), 1, rest.size(), stdout);
+
+  Request req;
+  req.sampling = a.sampling;
+  req.max_tokens = a.max_tokens;
+  req.ignore_eos = a.ignore_eos;
+  req.on_token = on_token;
+  req.cache = false;
+  SigintScope sigint;  // Ctrl-C ends the generation; the stats are still printed
+  InterruptExitsOnSecond() = true;
+  Result prefill, decode;
+  if (a.prompt_cache.empty()) {
+    req.prompt = prompt;
+    decode = prefill = engine->Run(std::move(req), &InterruptFlag());
+  } else {
+    const ModelFingerprint fp = FingerprintOf(*weights);
+    PromptCache pc(a.prompt_cache, *weights);
+    pc.Load(prompt, *weights, fp, a.quiet);
+    if (pc.reused < int64_t(prompt.size())) {  // run the rest of the prompt, keep its last logits
+      Request p;
+      p.prompt.assign(prompt.begin() + pc.reused, prompt.end());
+      p.state = &pc.state;
+      p.max_tokens = 0;
+      p.prompt_logits = PromptLogits::kLast;
+      p.on_prompt_logits = [&](int64_t, int64_t, const float* row) { pc.logits.assign(row, row + c.vocab_size); };
+      prefill = engine->Run(std::move(p), &InterruptFlag());
+      RG_CHECK(prefill.reason != FinishReason::kError, "generate: ", prefill.error);
+      if (prefill.reason != FinishReason::kCancelled) pc.Save(prompt, c, fp);
+    }
+    prefill.prompt_tokens = int64_t(prompt.size());
+    prefill.cached_tokens = pc.reused;
+    if (prefill.reason != FinishReason::kCancelled) {
+      req.state = &pc.state;
+      req.initial_logits = pc.logits.data();
+      req.history = prompt;
+      decode = engine->Run(std::move(req), &InterruptFlag());
+    } else {
+      decode = prefill;
+    }
   }
-  std::printf("\n");
-  std::fflush(stdout);
+  RG_CHECK(decode.reason != FinishReason::kError, "generate: ", decode.error);
+  if (text) WriteStdout(text->Finish());
+  WriteStdout("\n");
+  FlushStdout();
   const size_t rss = PeakRssBytes();
+  const bool interrupted = decode.reason == FinishReason::kCancelled;
+  const int64_t run = prefill.prompt_tokens - prefill.cached_tokens;
   if (!a.quiet)
     std::fprintf(stderr,
-                 "[stats] prompt %lld tok, prefill %.1f tok/s | generated %lld tok, decode %.2f tok/s | "
+                 "[stats] prompt %lld tok%s, prefill %.1f tok/s | generated %lld tok, decode %.2f tok/s | "
                  "peak RSS %.1f MiB (%zu bytes) | stop: %s\n",
-                 (long long)st.prompt_tokens, double(st.prompt_tokens) / st.prefill_seconds,
-                 (long long)st.generated_tokens,
-                 st.generated_tokens > 1 ? double(st.generated_tokens - 1) / st.decode_seconds : 0.0,
-                 double(rss) / (1 << 20), rss, FinishReasonName(reason));
+                 (long long)prefill.prompt_tokens,
+                 prefill.cached_tokens ? StrCat(" (", prefill.cached_tokens, " from the prompt cache)").c_str() : "",
+                 prefill.prefill_seconds > 0 ? double(run) / prefill.prefill_seconds : 0.0,
+                 (long long)decode.generated_tokens,
+                 decode.generated_tokens > 1 && decode.decode_seconds > 0
+                     ? double(decode.generated_tokens - 1) / decode.decode_seconds
+                     : 0.0,
+                 double(rss) / (1 << 20), rss, interrupted ? "interrupted" : FinishReasonName(decode.reason));
+  if (interrupted) throw ExitCode(130);
 }
 
 }  // namespace
@@ -123,11 +215,10 @@ void RunGenerate(GenerateArgs a) {
 void RegisterGenerate(CLI::App& app) {
   auto a = std::make_shared<GenerateArgs>();
   CLI::App* cmd = app.add_subcommand("generate", "Continue a prompt, streaming the text");
-  cmd->add_option("--model,-m", a->model, "Model directory")->required();
+  AddModelFlags(cmd, &a->m);
   cmd->add_option("--prompt,-p", a->prompt, "Prompt text (BOS is added unless --no-bos)");
   cmd->add_option("--prompt-file,-f", a->prompt_file, "Read the prompt text from a file");
   cmd->add_option("--prompt-ids", a->prompt_ids, "Prompt as comma-separated token ids (BOS included)");
-  cmd->add_option("--tokenizer", a->tokenizer, "tokenizer.model (default: the model directory's)");
   cmd->add_option("--max-tokens,-n", a->max_tokens, "Tokens to generate")
       ->check(CLI::Range(int64_t(0), int64_t(1) << 40))->capture_default_str();
   cmd->add_option("--stop", a->stop, "Stop when this text is generated (repeatable)");
@@ -135,12 +226,12 @@ void RegisterGenerate(CLI::App& app) {
   cmd->add_flag("--print-ids", a->print_ids, "Print the generated ids on one line instead of text");
   cmd->add_flag("--no-bos", a->no_bos, "Do not prepend BOS to a text prompt");
   cmd->add_flag("--quiet,-q", a->quiet, "No timings on stderr");
+  cmd->add_option("--prompt-cache", a->prompt_cache,
+                  "State file: reuse the state after a prompt this one extends, then save it for this prompt");
   cmd->add_option("--max-prompt-tokens", a->max_prompt_tokens, "Refuse longer prompts")
       ->check(CLI::Range(int64_t(1), int64_t(1) << 40))->capture_default_str();
   cmd->add_option("--max-prompt-bytes", a->max_prompt_bytes, "Refuse larger prompt files")->capture_default_str();
   AddSamplingFlags(cmd, &a->sampling);
-  cmd->add_option("--threads,-t", a->threads, "Threads (default: all cores)")->check(CLI::Range(0, 1024));
-  AddPrecisionFlag(cmd, &a->precision);
   cmd->callback([a] { RunGenerate(*a); });
 }
 

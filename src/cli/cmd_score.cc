@@ -12,6 +12,9 @@
 //   acc_norm = mean [argmax_i loglik(choice_i) / len(choice_i in characters) == gold]
 // The context is run once per item; its state is copied for every choice.
 #include <cmath>
+#include <condition_variable>
+#include <filesystem>
+#include <mutex>
 #include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -23,7 +26,9 @@
 #include "cli/model_files.h"
 #include "cli/progress.h"
 #include "core/error.h"
-#include "generate/session.h"
+#include "core/file_io.h"
+#include "generate/engine.h"
+#include "tokenizer/encode_text.h"
 #include "tokenizer/utf8.h"
 
 namespace rg::cli {
@@ -32,27 +37,13 @@ namespace {
 using json = nlohmann::json;
 
 struct ScoreArgs {
-  std::string model, tokenizer, tasks, output;
+  ModelFlags m;
+  std::string tasks, output;
   bool json_out = false, quiet = false;
-  int threads = 0;
+  int parallel = 4;
   int64_t limit = 0;
   size_t max_file_bytes = size_t(1) << 30;
 };
-
-double LogSoftmaxAt(const float* row, int64_t V, int32_t id) {
-  double mx = -INFINITY;
-  for (int64_t i = 0; i < V; ++i) mx = std::max(mx, double(row[i]));
-  double sum = 0;
-  for (int64_t i = 0; i < V; ++i) sum += std::exp(double(row[i]) - mx);
-  return double(row[id]) - mx - std::log(sum);
-}
-
-int64_t ArgMax(const float* row, int64_t V) {
-  int64_t b = 0;
-  for (int64_t i = 1; i < V; ++i)
-    if (row[i] > row[b]) b = i;
-  return b;
-}
 
 size_t CodePoints(const std::string& s) {
   size_t n = 0;
@@ -111,12 +102,12 @@ Item ParseItem(const std::string& line, size_t lineno, const std::string& file, 
   const std::string moved = context.substr(context.size() - spaces);
   context.resize(context.size() - spaces);
   it.context.push_back(c.bos_id);
-  for (int id : tok->Encode(context)) it.context.push_back(id);
+  for (int32_t id : EncodeText(*tok, context)) it.context.push_back(id);
   for (size_t i = 0; i < ch.size(); ++i) {
     RG_CHECK(ch[i].is_string(), where, ": choices[", i, "] must be a string");
     const std::string cont = moved + ch[i].get<std::string>();
     std::vector<int32_t> whole = {c.bos_id};
-    for (int id : tok->Encode(context + cont)) whole.push_back(id);
+    for (int32_t id : EncodeText(*tok, context + cont)) whole.push_back(id);
     std::vector<int32_t> part(whole.begin() + long(std::min(whole.size(), it.context.size())), whole.end());
     RG_CHECK(!part.empty(), where, ": choice ", i, " adds no tokens to the context");
     it.choices.push_back(std::move(part));
@@ -127,12 +118,71 @@ Item ParseItem(const std::string& line, size_t lineno, const std::string& file, 
 
 double Stderr(double p, size_t n) { return n > 1 ? std::sqrt(p * (1 - p) / double(n - 1)) : 0.0; }
 
+std::string Fixed4(double x) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.4f", x);
+  return buf;
+}
+
+// Log-likelihood of each choice given the context, and whether each was the
+// greedy continuation. The context runs once: its end-of-prompt snapshot
+// (with the logits that predict the first choice token) is in the engine's
+// state cache, and every choice resumes from it, the choices side by side.
+struct ChoiceScore {
+  double loglik = 0;
+  bool greedy = true;
+};
+
+std::vector<ChoiceScore> ScoreItem(Engine& engine, const Item& it) {
+  Request ctx;
+  ctx.prompt = it.context;
+  ctx.max_tokens = 0;
+  const Result r = engine.Run(std::move(ctx));
+  RG_CHECK(r.reason != FinishReason::kError, "score: ", r.error);
+
+  std::vector<ChoiceScore> out(it.choices.size());
+  std::vector<Request> reqs;
+  for (size_t i = 0; i < it.choices.size(); ++i) {
+    Request q;
+    q.prompt = it.context;
+    q.prompt.insert(q.prompt.end(), it.choices[i].begin(), it.choices[i].end());
+    q.max_tokens = 0;
+    q.prompt_logprobs = 1;  // the top alternative tells whether the token was the greedy one
+    q.prompt_logprobs_from = int64_t(it.context.size());
+    q.on_prompt_logprobs = [&out, i](std::vector<TokenLogprob>&& lps) {
+      for (const TokenLogprob& lp : lps) {
+        out[i].loglik += lp.logprob;
+        out[i].greedy = out[i].greedy && !lp.top.empty() && lp.top[0].first == lp.id;
+      }
+    };
+    reqs.push_back(std::move(q));
+  }
+  // Submitted together (they run side by side), waited for together.
+  std::mutex mu;
+  std::condition_variable cv;
+  size_t left = reqs.size();
+  std::string error;
+  for (Request& q : reqs)
+    q.on_done = [&](const Result& res) {
+      std::lock_guard<std::mutex> lk(mu);
+      if (res.reason == FinishReason::kError && error.empty()) error = res.error;
+      if (--left == 0) cv.notify_all();
+    };
+  RG_CHECK(engine.Submit(std::move(reqs)) == Engine::Admission::kAccepted, "score: the engine refused the choices");
+  std::unique_lock<std::mutex> lk(mu);
+  cv.wait(lk, [&] { return left == 0; });
+  RG_CHECK(error.empty(), "score: ", error);
+  return out;
+}
+
 void RunScore(const ScoreArgs& a) {
-  ThreadPool pool(ResolveThreads(a.threads));
-  auto weights = LoadModel(a.model, pool, /*quiet=*/true, /*show_progress=*/!a.quiet);
+  RG_CHECK(!std::filesystem::is_directory(a.tasks), a.tasks, ": is a directory (give a JSONL file of tasks)");
+  RG_CHECK(a.output.empty() || !SameFile(a.output, a.tasks), "--output ", a.output,
+           " is the tasks file: it would overwrite the tasks");
+  ThreadPool pool(ResolveThreads(a.m.threads));
+  auto weights = LoadModel(a.m.model, pool, /*quiet=*/true, /*show_progress=*/!a.quiet);
   const Config& c = weights->config;
-  const int64_t V = c.vocab_size;
-  auto tok = LoadTokenizerFor(a.model, a.tokenizer, /*required=*/false);
+  auto tok = LoadTokenizerFor(a.m.model, a.m.tokenizer, /*required=*/false);
 
   std::ifstream in(a.tasks);
   RG_CHECK(in, a.tasks, ": cannot open");
@@ -146,16 +196,14 @@ void RunScore(const ScoreArgs& a) {
       lines.push_back(line);
     }
   }
-  std::ofstream out;
-  if (!a.output.empty()) {
-    out.open(a.output);
-    RG_CHECK(out, a.output, ": cannot write");
-  }
 
-  constexpr int64_t kChunk = 32;
-  Session session(weights, pool);
-  State snapshot(c);
-  std::vector<float> ctx_logits(static_cast<size_t>(V)), rows(static_cast<size_t>(kChunk * V));
+  EngineOptions opt;
+  opt.kernels = a.m.kernels();
+  opt.parallel = a.parallel;
+  opt.max_queue = 1 << 16;
+  opt.cache_bytes = size_t(512) << 20;  // the contexts (and few-shot prefixes shared between items)
+  Engine engine(weights, pool, opt);
+  std::string per_item;  // --output, written at the end
   size_t n = 0, correct = 0, correct_norm = 0;
   double total_ll = 0;
   std::unique_ptr<Progress> progress;
@@ -167,28 +215,12 @@ void RunScore(const ScoreArgs& a) {
       continue;
     }
     const Item it = ParseItem(lines[li], li + 1, a.tasks, tok.get(), c);
-    session.Reset();
-    const float* last = session.Prefill(it.context);
-    std::copy(last, last + V, ctx_logits.begin());
-    snapshot.CopyFrom(session.state());
+    const std::vector<ChoiceScore> sc = ScoreItem(engine, it);
     std::vector<double> lls;
     std::vector<bool> greedy;
-    for (const std::vector<int32_t>& cont : it.choices) {
-      session.state().CopyFrom(snapshot);
-      double ll = LogSoftmaxAt(ctx_logits.data(), V, cont[0]);
-      bool is_greedy = ArgMax(ctx_logits.data(), V) == cont[0];
-      // Logits after cont[j] predict cont[j + 1].
-      for (size_t j0 = 0; j0 + 1 < cont.size(); j0 += size_t(kChunk)) {
-        const size_t m = std::min<size_t>(size_t(kChunk), cont.size() - 1 - j0);
-        session.ForwardAll(std::span<const int32_t>(cont.data() + j0, m), rows.data());
-        for (size_t k = 0; k < m; ++k) {
-          const float* row = rows.data() + k * size_t(V);
-          ll += LogSoftmaxAt(row, V, cont[j0 + k + 1]);
-          is_greedy = is_greedy && ArgMax(row, V) == cont[j0 + k + 1];
-        }
-      }
-      lls.push_back(ll);
-      greedy.push_back(is_greedy);
+    for (const ChoiceScore& x : sc) {
+      lls.push_back(x.loglik);
+      greedy.push_back(x.greedy);
     }
     size_t pred = 0, pred_norm = 0;
     for (size_t i = 1; i < lls.size(); ++i) {
@@ -201,24 +233,26 @@ void RunScore(const ScoreArgs& a) {
     correct += pred == size_t(it.gold);
     correct_norm += pred_norm == size_t(it.gold);
     total_ll += lls[size_t(it.gold)];
-    if (out) {
+    if (!a.output.empty()) {
       json r = {{"line", li + 1}, {"loglikelihoods", lls}, {"is_greedy", greedy}, {"gold", it.gold},
                 {"pred", pred}, {"pred_norm", pred_norm}};
-      out << r.dump() << "\n";
+      per_item += r.dump() + "\n";
     }
     if (progress) progress->Add(1);
   }
   if (progress) progress->Done();
-  RG_CHECK(n > 0, a.tasks, ": no tasks");
+  RG_CHECK(n > 0, a.tasks, ": no tasks (expected JSON Lines {\"context\", \"choices\", \"gold\"})");
+  if (!a.output.empty()) WriteFileAtomic(a.output, per_item);
   const double acc = double(correct) / double(n), acc_norm = double(correct_norm) / double(n);
   if (a.json_out) {
     json r = {{"tasks", a.tasks}, {"n", n}, {"acc", acc}, {"acc_stderr", Stderr(acc, n)}, {"acc_norm", acc_norm},
               {"acc_norm_stderr", Stderr(acc_norm, n)}, {"mean_gold_loglikelihood", total_ll / double(n)}};
-    std::printf("%s\n", r.dump(2).c_str());
+    WriteStdout(r.dump(2) + "\n");
   } else {
-    std::printf("%s: %zu items | acc %.4f ± %.4f | acc_norm %.4f ± %.4f\n", a.tasks.c_str(), n, acc, Stderr(acc, n),
-                acc_norm, Stderr(acc_norm, n));
+    WriteStdout(StrCat(a.tasks, ": ", n, " items | acc ", Fixed4(acc), " ± ", Fixed4(Stderr(acc, n)), " | acc_norm ",
+                       Fixed4(acc_norm), " ± ", Fixed4(Stderr(acc_norm, n)), "\n"));
   }
+  FlushStdout();
 }
 
 }  // namespace
@@ -226,14 +260,14 @@ void RunScore(const ScoreArgs& a) {
 void RegisterScore(CLI::App& app) {
   auto a = std::make_shared<ScoreArgs>();
   CLI::App* cmd = app.add_subcommand("score", "Multiple-choice accuracy by log-likelihood (lm-evaluation-harness style)");
-  cmd->add_option("--model,-m", a->model, "Model directory")->required();
-  cmd->add_option("--tasks", a->tasks, "JSONL: {\"context\", \"choices\", \"gold\"} per line")->required();
-  cmd->add_option("--tokenizer", a->tokenizer, "tokenizer.model (default: the model directory's)");
+  AddModelFlags(cmd, &a->m);
+  cmd->add_option("--tasks", a->tasks, "JSONL: {\"context\", \"choices\", \"gold\"} per line")->required()->check(NonEmpty);
   cmd->add_option("--output,-o", a->output, "Write per-item log-likelihoods here (JSONL)");
   cmd->add_option("--limit", a->limit, "Score only the first N items")->check(CLI::Range(int64_t(0), int64_t(1) << 40));
   cmd->add_flag("--json", a->json_out, "Print the summary as JSON");
   cmd->add_flag("--quiet,-q", a->quiet, "No progress on stderr");
-  cmd->add_option("--threads,-t", a->threads, "Threads (default: all cores)")->check(CLI::Range(0, 1024));
+  cmd->add_option("--parallel", a->parallel, "Choices scored side by side")->check(CLI::Range(1, 64))
+      ->capture_default_str();
   cmd->callback([a] { RunScore(*a); });
 }
 

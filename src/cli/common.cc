@@ -1,9 +1,11 @@
 #include "cli/common.h"
+#include "cli/precision_flag.h"
 
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <thread>
 
@@ -11,6 +13,21 @@
 #include "core/error.h"
 
 namespace rg::cli {
+
+const CLI::Validator NonEmpty(
+    [](std::string& v) { return v.empty() ? std::string("must not be empty") : std::string(); }, "NONEMPTY");
+
+void AddModelFlags(CLI::App* cmd, ModelFlags* f, bool with_tokenizer) {
+  cmd->add_option("--model,-m", f->model, "Model directory (config.json + safetensors)")->required()->check(NonEmpty);
+  if (with_tokenizer)
+    cmd->add_option("--tokenizer", f->tokenizer,
+                    "tokenizer.model (default: the model directory's; 'none': no tokenizer, token ids only)")
+        ->check(NonEmpty);
+  cmd->add_option("--threads,-t", f->threads, "Threads (default: all cores)")->check(CLI::Range(0, 1024));
+  AddPrecisionFlag(cmd, &f->precision);
+}
+
+KernelOptions ModelFlags::kernels() const { return KernelOptionsFor(precision); }
 
 int ResolveThreads(int flag) {
   if (flag > 0) return flag;
@@ -58,6 +75,16 @@ std::vector<int32_t> ParseIdList(const std::string& text, const std::string& fie
     i = comma + 1;
   }
   return ids;
+}
+
+void WriteStdout(std::string_view s) {
+  if (s.empty()) return;
+  if (std::fwrite(s.data(), 1, s.size(), stdout) != s.size() || std::ferror(stdout))
+    Fail("stdout: write failed: ", std::strerror(errno));
+}
+
+void FlushStdout() {
+  if (std::fflush(stdout) != 0 || std::ferror(stdout)) Fail("stdout: write failed: ", std::strerror(errno));
 }
 
 size_t PeakRssBytes() {

@@ -1,12 +1,17 @@
 // rgemma: the command line. `rgemma --help` lists the subcommands.
+#include <csignal>
 #include <cstdio>
 #include <exception>
 #include <string>
 
 #include "cli/commands.h"
+#include "cli/common.h"
 #include "core/error.h"
 
 int main(int argc, char** argv) {
+  // A write past the file-size limit (ulimit -f) fails with EFBIG and is
+  // reported like any other write error, instead of killing the process.
+  std::signal(SIGXFSZ, SIG_IGN);
   CLI::App app{"rgemma: RecurrentGemma (Griffin) inference on the CPU"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "rgemma 0.1.0");
@@ -41,6 +46,8 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     std::fprintf(stderr, "rgemma: %s (see rgemma --help)\n", e.what());
     return 2;
+  } catch (const rg::cli::ExitCode& e) {
+    return e.status;
   } catch (const rg::Error& e) {
     std::fprintf(stderr, "rgemma: error: %s\n", e.what());
     return 1;

@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -18,6 +19,7 @@ namespace rg {
 class ThreadPool {
  public:
   // n_threads includes the calling thread; 1 means everything runs inline.
+  // rg::Error (never an abort) when the threads cannot be created.
   explicit ThreadPool(int n_threads);
   ~ThreadPool();
   ThreadPool(const ThreadPool&) = delete;
@@ -27,7 +29,8 @@ class ThreadPool {
 
   // Calls fn(begin, end, thread_index) on disjoint pieces covering [0, n).
   // Pieces are multiples of `grain` (except the last). Blocks until all finish.
-  // Not reentrant: one ParallelFor at a time per pool.
+  // Calls from different threads are serialized; not reentrant (fn must not
+  // call ParallelFor on the same pool).
   template <class Fn>
   void ParallelFor(int64_t n, int64_t grain, Fn&& fn) {
     if (n <= 0) return;
@@ -50,8 +53,10 @@ class ThreadPool {
   using Trampoline = void (*)(void*, int);
   void Run(int workers, void* ctx, Trampoline call);
   void WorkerLoop(int index);
+  void StopWorkers();
 
   int n_threads_;
+  std::mutex run_mu_;  // one Run at a time
   std::vector<std::thread> threads_;
   // Written by the caller before it publishes a new generation.
   void* ctx_ = nullptr;

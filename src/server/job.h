@@ -1,7 +1,8 @@
-// One API request in flight: its choices (one scheduled sequence each), the
-// text streamed so far, and the OpenAI-shaped JSON it answers with. The
-// scheduler's callbacks feed it (on the scheduler's threads); the HTTP thread
-// waits on it and takes Server-Sent Events or the final body. No HTTP here.
+// One API request in flight: its choices (one engine request each), the text
+// streamed so far, and the OpenAI-shaped JSON it answers with, built by its
+// endpoint's ResponseShape (completions.h, chat_completions.h). The engine's
+// callbacks feed it (on the engine's threads); the HTTP thread waits on it
+// and takes Server-Sent Events or the final body. No HTTP here.
 #pragma once
 
 #include <condition_variable>
@@ -11,23 +12,67 @@
 #include <utility>
 #include <vector>
 
+#include "generate/engine.h"
 #include "generate/text_stream.h"
-#include "server/api.h"
-#include "server/scheduler.h"
+#include "server/request.h"
 
 namespace rg::server {
 
+// One choice being generated.
+struct ChoiceState {
+  int index = 0;
+  size_t prompt = 0;                 // which prompt of the request
+  std::unique_ptr<TextStream> text;  // null without a tokenizer
+  std::string out;                   // generated text
+  std::vector<int32_t> tokens;       // generated ids
+  std::vector<TokenLogprob> gen_lp;  // per generated token (when logprobs >= 0)
+  std::vector<TokenLogprob> prompt_lp;  // prompt tokens 1.. (echo + logprobs)
+  bool done = false;
+  Result result;
+  size_t streamed = 0;         // generated tokens already sent in a chunk
+  int64_t stream_offset = 0;   // completions: text_offset of the next streamed token
+};
+
+// OpenAI's finish_reason of a finished choice: "length" or "stop". Inline:
+// the response shapes need nothing else of job.cc (the request fuzzer links
+// them without the engine).
+inline const char* FinishReasonOf(const ChoiceState& ch) {
+  return ch.result.reason == FinishReason::kLength ? "length" : "stop";
+}
+
+// The JSON of one endpoint.
+class ResponseShape {
+ public:
+  virtual ~ResponseShape() = default;
+  virtual const char* id_prefix() const = 0;     // "cmpl-" | "chatcmpl-"
+  virtual const char* object() const = 0;        // of the final body
+  virtual const char* chunk_object() const = 0;  // of each streamed record
+  // The choice of the first streamed record (chat: the role), or null.
+  virtual json StreamStart(const ParsedRequest& r, const ChoiceState& ch) const = 0;
+  // The choice of a record carrying the prompt's log-probabilities (echo), or null.
+  virtual json StreamPrompt(const ParsedRequest& r, const ChoiceState& ch) const = 0;
+  // The choice of a record with text `delta` and tokens [from, to); finish
+  // is the finish_reason or null.
+  virtual json StreamDelta(const ParsedRequest& r, ChoiceState& ch, const std::string& delta, size_t from,
+                           size_t to, const char* finish) const = 0;
+  // The choice in the final (non-streamed) body.
+  virtual json FinalChoice(const ParsedRequest& r, const ChoiceState& ch) const = 0;
+  // Chat: the tokens the client's next request will start with once it
+  // appends this reply (empty: unknown).
+  virtual std::vector<int32_t> NextPromptPrefix(const ParsedRequest&, const ChoiceState&) const { return {}; }
+};
+
 class Job : public std::enable_shared_from_this<Job> {
  public:
-  static std::shared_ptr<Job> Create(ParsedRequest req, const ModelInfo& model);
+  static std::shared_ptr<Job> Create(ParsedRequest req, const ModelInfo& model, std::unique_ptr<ResponseShape> shape);
 
-  // The sequences to submit, in choice order: choice i is prompt i / n,
-  // sample i % n. With a seed, sample j uses seed + j; without one, each gets
-  // a random seed. Callbacks keep the job alive.
-  std::vector<SeqRequest> MakeSeqRequests();
-  void SetHandles(std::vector<std::shared_ptr<SeqHandle>> handles);
+  // The engine requests, in choice order: choice i is prompt i / n, sample
+  // i % n. With a seed, sample j uses seed + j; without one, each gets a
+  // random seed. Callbacks keep the job alive.
+  std::vector<Request> MakeRequests();
+  void SetHandles(std::vector<std::shared_ptr<RequestHandle>> handles);
   // Cancels every sequence still running (client gone).
-  void Cancel(Scheduler& s);
+  void Cancel(Engine& e);
 
   // Blocks until there is new streamed output, the job is done, or `seconds`
   // pass. Returns done().
@@ -44,33 +89,33 @@ class Job : public std::enable_shared_from_this<Job> {
 
   const ParsedRequest& request() const { return req_; }
   const std::string& id() const { return id_; }
-  // For logs: prompt tokens, generated tokens.
-  std::pair<int64_t, int64_t> Usage() const;
+  struct Usage {
+    int64_t prompt = 0, cached = 0, generated = 0;
+  };
+  Usage GetUsage() const;
 
  private:
-  struct Choice;
-  Job(ParsedRequest req, const ModelInfo& model);
+  Job(ParsedRequest req, const ModelInfo& model, std::unique_ptr<ResponseShape> shape);
 
   void OnPromptLogprobs(size_t c, std::vector<TokenLogprob>&& lp);
   bool OnToken(size_t c, int32_t id, const TokenLogprob* lp);
-  void OnDone(size_t c, const SeqResult& r);
+  void OnDone(size_t c, const Result& r);
 
   json ChunkBase() const;
+  Usage UsageLocked() const;
   json UsageJson() const;
   void PushEvent(const json& chunk);
-  json CompletionLogprobs(const Choice& ch, bool with_prompt, size_t gen_from, size_t gen_to) const;
-  json ChatLogprobs(const Choice& ch, size_t from, size_t to) const;
-  const char* FinishReason(const Choice& ch) const;
 
   ParsedRequest req_;
   ModelInfo model_;
+  std::unique_ptr<ResponseShape> shape_;
   std::string id_;
   int64_t created_;
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  std::vector<std::unique_ptr<Choice>> choices_;
-  std::vector<std::shared_ptr<SeqHandle>> handles_;
+  std::vector<std::unique_ptr<ChoiceState>> choices_;
+  std::vector<std::shared_ptr<RequestHandle>> handles_;
   size_t remaining_;
   std::string stream_buf_;
   bool done_ = false;

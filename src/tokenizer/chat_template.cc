@@ -99,7 +99,8 @@ std::vector<int> GenerationPromptIds(const Tokenizer& tok) {
 }
 
 std::vector<int> ApplyChatTemplate(const Tokenizer& tok, const std::vector<ChatMessage>& messages,
-                                   bool add_bos, bool add_generation_prompt) {
+                                   bool add_bos, bool add_generation_prompt, std::vector<size_t>* turn_ends) {
+  if (turn_ends) turn_ends->clear();
   if (messages.empty()) Fail("chat template: no messages");
   std::vector<int> out;
   if (add_bos) out.push_back(tok.bos_id());
@@ -143,6 +144,7 @@ std::vector<int> ApplyChatTemplate(const Tokenizer& tok, const std::vector<ChatM
     } else {
       AppendTurn(tok, role, m.content, &out);
     }
+    if (turn_ends) turn_ends->push_back(out.size());
   }
   if (add_generation_prompt) AppendGenerationPrompt(tok, &out);
   return out;

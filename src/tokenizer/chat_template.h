@@ -54,9 +54,12 @@ std::vector<int> GenerationPromptIds(const Tokenizer& tok);
 // folded into the first user turn as "{system}\n\n{user}" (then trimmed).
 // After that, roles must alternate user, model, user, ... starting with user;
 // otherwise (or for an unknown role / no messages) throws rg::Error naming
-// the message index. BOS (id 2) is prepended only if add_bos.
+// the message index. BOS (id 2) is prepended only if add_bos. turn_ends, if
+// given, receives the length of the ids after each rendered turn (a system
+// message has none of its own).
 std::vector<int> ApplyChatTemplate(const Tokenizer& tok, const std::vector<ChatMessage>& messages,
-                                   bool add_bos, bool add_generation_prompt);
+                                   bool add_bos, bool add_generation_prompt,
+                                   std::vector<size_t>* turn_ends = nullptr);
 
 // Ids to append for the next user turn of an interactive chat, ending with
 // the generation prompt, so the model answers next:

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <regex>
 #include <string>
+#include <unistd.h>
 
 #include "subprocess.h"
 
@@ -19,7 +20,7 @@ size_t PeakRss(const std::string& output) {
 }
 
 TEST(Memory, PeakRssIsFlatFrom1kTo10kTokens) {
-  const std::string dir = (std::filesystem::temp_directory_path() / "rg_memory_test_model").string();
+  const std::string dir = (std::filesystem::temp_directory_path() / ("rg_memory_test_model_" + std::to_string(getpid()))).string();
   std::filesystem::remove_all(dir);
   const std::string bin = RG_BINARY;
   auto [st, out] = RunCommand(bin + " init --preset 2b --hidden-size 128 --num-heads 2 --vocab-size 1000 --num-layers 3 "
@@ -40,7 +41,10 @@ TEST(Memory, PeakRssIsFlatFrom1kTo10kTokens) {
   const double ratio = double(rss10) / double(rss1);
   RecordProperty("rss_1k_bytes", std::to_string(rss1));
   RecordProperty("rss_10k_bytes", std::to_string(rss10));
-  EXPECT_NEAR(ratio, 1.0, 0.01) << "peak RSS at 1k tokens " << rss1 << " bytes, at 10k " << rss10;
+  // 2%: the peak of the same run varies by about 1% (some 200 KB of 18 MB)
+  // from run to run; anything that grows per token (a cache past the window
+  // is KBs per token) is far beyond it.
+  EXPECT_NEAR(ratio, 1.0, 0.02) << "peak RSS at 1k tokens " << rss1 << " bytes, at 10k " << rss10;
   std::filesystem::remove_all(dir);
 }
 

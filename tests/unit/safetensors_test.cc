@@ -244,11 +244,19 @@ TEST_F(SafetensorsWrite, RejectsDuplicateAndNegative) {
               "negative dimension");
 }
 
+TEST_F(SafetensorsWrite, CreatesMissingParentDirectories) {
+  float v = 3;
+  const std::string p = Path("no/such/dir/w.safetensors");
+  WriteSafetensors(p, {{"x", DType::F32, {1}, &v, 4}});
+  EXPECT_EQ(*static_cast<const float*>(SafetensorsFile::Open(p)->Find("x")->data), 3.f);
+}
+
 TEST_F(SafetensorsWrite, UnwritablePath) {
   float v = 0;
-  const std::string p = Path("no/such/dir/w.safetensors");
-  ExpectError([&] { WriteSafetensors(p, {{"x", DType::F32, {1}, &v, 4}}); }, p,
-              "No such file or directory");
+  const std::string blocker = Path("plain");
+  std::ofstream(blocker) << "x";
+  const std::string p = blocker + "/w.safetensors";
+  ExpectError([&] { WriteSafetensors(p, {{"x", DType::F32, {1}, &v, 4}}); }, p, "is not a directory");
 }
 
 TEST_F(SafetensorsWrite, OverwritesAtomically) {

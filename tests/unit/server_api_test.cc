@@ -1,11 +1,15 @@
-// The OpenAI request layer of `rgemma serve` (server/api.h): JSON parsing,
-// field validation, prompt forms, chat rendering, error shape.
+// The OpenAI request layer of `rgemma serve` (server/request.h,
+// completions.h, chat_completions.h, tokenize.h): JSON parsing, field
+// validation, prompt forms, chat rendering, error shape.
 #include <gtest/gtest.h>
 
 #include <memory>
 #include <string>
 
-#include "server/api.h"
+#include "server/chat_completions.h"
+#include "server/completions.h"
+#include "server/tokenize.h"
+#include "tokenizer/encode_text.h"
 #include "tokenizer/chat_template.h"
 
 namespace rg::server {

@@ -12,6 +12,8 @@
 
 #include "core/error.h"
 
+#include <xxhash.h>
+
 namespace rg {
 namespace {
 
@@ -55,12 +57,14 @@ State RandomState(const Config& c, int64_t pos, uint32_t seed) {
   return s;
 }
 
-ChatExtras SomeExtras() {
-  ChatExtras e;
-  e.started = true;
-  e.context_has_end_of_turn = false;
-  e.turns = 7;
-  e.recent_tokens = {2, 5, 63, 0, 17};
+// Tokens (when the position is small enough to list them), logits and
+// application data.
+StateFileExtras SomeExtras(const Config& c, int64_t pos) {
+  StateFileExtras e;
+  if (pos <= 64)
+    for (int64_t i = 0; i < pos; ++i) e.tokens.push_back(int32_t((i * 7 + 3) % c.vocab_size));
+  for (int64_t i = 0; i < c.vocab_size; ++i) e.logits.push_back(float(i) * 0.25f - 3.f);
+  e.app = "chat bytes";  // not a multiple of 4: padded
   return e;
 }
 
@@ -100,9 +104,11 @@ std::string ParseError(std::string_view bytes, const Config& c = SmallConfig(), 
 // Fixes the header hash (bytes 56..63) and the trailing checksum after an edit,
 // so the semantic checks behind them are reached.
 void Rehash(std::string* b) {
-  uint64_t h = HashBytes(b->data(), 56);
+  const bool v1 = b->size() > 8 && (*b)[8] == 1;
+  auto hash = [&](const char* p, size_t n) { return v1 ? HashBytes(p, n) : uint64_t(XXH3_64bits(p, n)); };
+  uint64_t h = hash(b->data(), 56);
   std::memcpy(b->data() + 56, &h, 8);
-  h = HashBytes(b->data(), b->size() - 8);
+  h = hash(b->data(), b->size() - 8);
   std::memcpy(b->data() + b->size() - 8, &h, 8);
 }
 
@@ -117,15 +123,54 @@ TEST(StateIoTest, RoundTripIsBitwise) {
   for (int64_t pos : {0, 1, 3, 4, 5, 123456789}) {
     SCOPED_TRACE(pos);
     const State s = RandomState(c, pos, uint32_t(pos + 1));
-    const std::string bytes = SerializeState(s, c, kFp, SomeExtras());
+    const StateFileExtras want = SomeExtras(c, pos);
+    const std::string bytes = SerializeState(s, c, kFp, want);
     State t = RandomState(c, 2, 99);  // overwritten entirely, unused KV slots included
-    const ChatExtras e = ParseState(bytes, "x", c, kFp, &t);
+    const StateFileExtras e = ParseState(bytes, "x", c, kFp, &t);
     ExpectSameState(s, t);
-    EXPECT_TRUE(e.started);
-    EXPECT_FALSE(e.context_has_end_of_turn);
-    EXPECT_EQ(e.turns, 7);
-    EXPECT_EQ(e.recent_tokens, SomeExtras().recent_tokens);
+    EXPECT_EQ(e.tokens, want.tokens);
+    EXPECT_EQ(e.logits, want.logits);
+    EXPECT_EQ(e.app, want.app);
   }
+}
+
+TEST(StateIoTest, TokensMustMatchThePosition) {
+  const Config c = SmallConfig();
+  StateFileExtras e;
+  e.tokens = {2, 3};
+  EXPECT_THROW(SerializeState(RandomState(c, 3, 1), c, kFp, e), Error);
+  e.tokens = {2, 3, 4};
+  e.logits = {1.f};  // not a whole vocabulary
+  EXPECT_THROW(SerializeState(RandomState(c, 3, 1), c, kFp, e), Error);
+}
+
+// Files of format version 1 (rgemma chat /save before version 2): the chat
+// extras after the header become the application data. The bytes are built
+// here from version 1's documented layout.
+TEST(StateIoTest, ReadsVersion1Files) {
+  const Config c = SmallConfig();
+  const State s = RandomState(c, 3, 4);
+  const std::string v2 = SerializeState(s, c, kFp, {});
+  std::string extras;
+  auto u32 = [&](uint32_t v) {
+    for (int i = 0; i < 4; ++i) extras.push_back(char(v >> (8 * i)));
+  };
+  u32(3);     // flags: started | end of turn
+  u32(2);     // two recent tokens
+  u32(7), u32(0);  // turns = 7
+  u32(5), u32(9);
+  const std::string layers = v2.substr(64 + 24, v2.size() - 64 - 24 - 8);
+  std::string v1 = v2.substr(0, 64) + extras + layers + std::string(8, '\0');
+  v1[8] = 1;
+  const uint64_t size = v1.size();
+  std::memcpy(v1.data() + 16, &size, 8);
+  Rehash(&v1);
+  State t(c);
+  const StateFileExtras e = ParseState(v1, "F.state", c, kFp, &t);
+  ExpectSameState(s, t);
+  EXPECT_EQ(e.app, extras);
+  EXPECT_TRUE(e.tokens.empty());
+  EXPECT_TRUE(e.logits.empty());
 }
 
 TEST(StateIoTest, FileRoundTripLeavesNoTempFile) {
@@ -134,17 +179,18 @@ TEST(StateIoTest, FileRoundTripLeavesNoTempFile) {
   fs::create_directories(dir);
   const std::string path = (dir / "a.state").string();
   const State s = RandomState(c, 6, 5);
-  ChatExtras ex;
-  ex.context_has_end_of_turn = true;
+  StateFileExtras ex;
+  ex.app = "x";
   SaveState(path, s, c, kFp, ex);
-  EXPECT_FALSE(fs::exists(path + ".tmp"));
   SaveState(path, s, c, kFp, ex);  // overwrites
+  size_t files = 0;
+  for (auto& f : fs::directory_iterator(dir)) files += f.is_regular_file();
+  EXPECT_EQ(files, 1u) << "no temporary file is left";
   State t(c);
-  const ChatExtras e = LoadState(path, c, kFp, &t);
+  const StateFileExtras e = LoadState(path, c, kFp, &t);
   ExpectSameState(s, t);
-  EXPECT_FALSE(e.started);
-  EXPECT_TRUE(e.context_has_end_of_turn);
-  EXPECT_TRUE(e.recent_tokens.empty());
+  EXPECT_EQ(e.app, "x");
+  EXPECT_TRUE(e.tokens.empty());
 
   // Missing file, a directory, an unwritable destination: one-line errors.
   try {
@@ -154,7 +200,10 @@ TEST(StateIoTest, FileRoundTripLeavesNoTempFile) {
     EXPECT_NE(std::string(err.what()).find("missing.state: cannot open state file"), std::string::npos) << err.what();
   }
   EXPECT_THROW(LoadState(dir.string(), c, kFp, &t), Error);
-  EXPECT_THROW(SaveState((dir / "no" / "such" / "dir.state").string(), s, c, kFp, ex), Error);
+  SaveState((dir / "new" / "sub" / "dir.state").string(), s, c, kFp, ex);  // parents are created
+  EXPECT_TRUE(fs::exists(dir / "new" / "sub" / "dir.state"));
+  std::ofstream((dir / "plain").string()) << "x";
+  EXPECT_THROW(SaveState((dir / "plain" / "x.state").string(), s, c, kFp, ex), Error);
   fs::remove_all(dir);
 }
 
@@ -187,14 +236,14 @@ TEST(StateIoTest, RejectsAnotherModel) {
 TEST(StateIoTest, RejectsNewerVersion) {
   const Config c = SmallConfig();
   std::string bytes = SerializeState(RandomState(c, 3, 1), c, kFp, {});
-  bytes[8] = 2;
+  bytes[8] = 3;
   Rehash(&bytes);
-  ExpectOneLineError(ParseError(bytes), "written by a newer rgemma (format version 2; this build reads version 1)");
+  ExpectOneLineError(ParseError(bytes), "written by a newer rgemma (format version 3; this build reads versions 1 to 2)");
 }
 
 TEST(StateIoTest, EveryTruncationIsAnError) {
   const Config c = SmallConfig();
-  const std::string bytes = SerializeState(RandomState(c, 3, 1), c, kFp, SomeExtras());
+  const std::string bytes = SerializeState(RandomState(c, 3, 1), c, kFp, SomeExtras(c, 3));
   ASSERT_EQ(ParseError(bytes), "");
   for (size_t n = 0; n < bytes.size(); ++n) {
     SCOPED_TRACE(n);
@@ -209,7 +258,7 @@ TEST(StateIoTest, EveryTruncationIsAnError) {
 
 TEST(StateIoTest, EveryBitFlipIsAnError) {
   const Config c = SmallConfig();
-  const std::string bytes = SerializeState(RandomState(c, 5, 2), c, kFp, SomeExtras());
+  const std::string bytes = SerializeState(RandomState(c, 5, 2), c, kFp, SomeExtras(c, 5));
   for (size_t bit = 0; bit < bytes.size() * 8; ++bit) {
     std::string b = bytes;
     b[bit / 8] = char(b[bit / 8] ^ (1 << (bit % 8)));
@@ -229,7 +278,7 @@ TEST(StateIoTest, EveryBitFlipIsAnError) {
 TEST(StateIoTest, GarbageIsAnError) {
   std::mt19937 rng(7);
   const Config c = SmallConfig();
-  const std::string valid = SerializeState(RandomState(c, 4, 3), c, kFp, SomeExtras());
+  const std::string valid = SerializeState(RandomState(c, 4, 3), c, kFp, SomeExtras(c, 4));
   for (int iter = 0; iter < 2000; ++iter) {
     const size_t n = rng() % (2 * valid.size());
     std::string b(n, '\0');
@@ -251,27 +300,31 @@ TEST(StateIoTest, GarbageIsAnError) {
 // caught by the structural checks.
 TEST(StateIoTest, StructuralChecksBehindTheChecksum) {
   const Config c = SmallConfig();
-  const std::string valid = SerializeState(RandomState(c, 3, 1), c, kFp, SomeExtras());
-  auto edit32 = [&](size_t off, uint32_t v) {
+  const StateFileExtras ex = SomeExtras(c, 3);
+  const std::string valid = SerializeState(RandomState(c, 3, 1), c, kFp, ex);
+  auto edit = [&](size_t off, uint64_t v, size_t n) {
     std::string b = valid;
-    std::memcpy(b.data() + off, &v, 4);
+    std::memcpy(b.data() + off, &v, n);
     Rehash(&b);
     return ParseError(b);
   };
-  const size_t layers_at = 64 + 16 + 5 * 4;
-  ExpectOneLineError(edit32(layers_at, 1), "layer 0 (at byte 100) should be recurrent");
-  ExpectOneLineError(edit32(48, 4), "4 layers, the model has 3");
-  ExpectOneLineError(edit32(64, 4), "chat flags this build does not know");
-  ExpectOneLineError(edit32(68, 1000), "needs 4000 bytes");
-  ExpectOneLineError(edit32(80, 64), "recent token 0 is 64, outside the vocabulary");
-  ExpectOneLineError(edit32(12, 1), "header flags");
-  ExpectOneLineError(edit32(16, 9999), "truncated state file: ends at byte " + std::to_string(valid.size()) + " of 9999");
+  const size_t layers_at = 64 + 24 + 4 * ex.tokens.size() + 4 * ex.logits.size() + ex.app.size() + 2;
+  ExpectOneLineError(edit(layers_at, 1, 4), "layer 0 (at byte 0 of the layer section) should be recurrent");
+  ExpectOneLineError(edit(48, 4, 4), "4 layers, the model has 3");
+  ExpectOneLineError(edit(64, 5, 8), "5 tokens for a state at position 3");
+  ExpectOneLineError(edit(72, 10, 8), "10 logits, the vocabulary has 64");
+  ExpectOneLineError(edit(80, uint64_t(1) << 40, 8), "bytes of application data (at most");
+  ExpectOneLineError(edit(80, 1000, 8), "needs 1000 bytes");
+  ExpectOneLineError(edit(88, 64, 4), "token 0 is 64, outside the vocabulary");
+  ExpectOneLineError(edit(layers_at - 1, 7, 1), "non-zero padding");
+  ExpectOneLineError(edit(12, 1, 4), "header flags");
+  ExpectOneLineError(edit(16, 9999, 4), "truncated state file: ends at byte " + std::to_string(valid.size()) + " of 9999");
   {
-    std::string b = valid;
+    std::string b = SerializeState(RandomState(c, 3, 1), c, kFp, {});
     const int64_t pos = 1;  // the attention layer then claims 3 slots instead of 1
     std::memcpy(b.data() + 40, &pos, 8);
     Rehash(&b);
-    ExpectOneLineError(ParseError(b), "should be attention with 1 used slots");
+    ExpectOneLineError(ParseError(b), "a state at position 1 of this model has");
   }
 }
 
