@@ -53,6 +53,7 @@ struct Options {
   std::vector<int64_t> prefill_tokens = {64, 128, 512};
   std::vector<int64_t> sweep_tokens = {1, 2, 3, 4, 6, 8, 10, 12, 16, 20, 24, 32, 48, 64};
   std::vector<std::string> formats = {"f32", "bf16", "bf16fast", "openblas"};
+  KernelOptions kernel;  // --fast, --gemm-min-t=
 };
 
 std::vector<std::string> Split(const std::string& s) {
@@ -160,7 +161,7 @@ void Machine(ThreadPool& pool) {
               g_peak, g_peak_cpu);
 }
 
-void Decode(ThreadPool& pool, const Options& o) {
+void Decode(ThreadPool& pool, KernelContext& ctx, const Options& o) {
   std::printf("\n== decode (skinny): weights streamed from DRAM (rotating copies > 256 MB)\n"
               "   read_GB/s = plain streaming read of the same buffers, timed alongside;\n"
               "   %%read = MatMul GB/s / read_GB/s, %%bw = MatMul GB/s / 1 GiB hugepage read\n");
@@ -180,7 +181,7 @@ void Decode(ThreadPool& pool, const Options& o) {
         std::vector<double> all;
         for (int round = 0; round < 3; ++round) {
           const auto t = Time(o.min_time / 3, [&](int i) {
-            MatMul(w.Matrix(size_t(i), f, s), x.data(), T, y.data(), nullptr, pool);
+            MatMul(w.Matrix(size_t(i), f, s), x.data(), T, y.data(), nullptr, ctx);
           });
           best = std::min(best, t.best);
           all.push_back(t.median);
@@ -202,7 +203,7 @@ void Decode(ThreadPool& pool, const Options& o) {
   }
 }
 
-void Prefill(ThreadPool& pool, const Options& o) {
+void Prefill(ThreadPool& pool, KernelContext& ctx, KernelContext& fast, const Options& o) {
   std::printf("\n== prefill (GEMM): y[T, rows] = x[T, cols] W^T, weights in one copy\n");
   std::printf("   GFLOP/s from the best wall time; cpuGF/s = flop / (least process CPU time /\n"
               "   threads), i.e. the rate per core while it actually ran (robust to a busy machine)\n");
@@ -226,20 +227,17 @@ void Prefill(ThreadPool& pool, const Options& o) {
       };
       if (Has(o.formats, "f32"))
         report("f32", Time(o.min_time, [&](int) {
-                 MatMul(wf.Matrix(0, WeightFormat::F32, s), x.data(), T, y.data(), nullptr, pool);
+                 MatMul(wf.Matrix(0, WeightFormat::F32, s), x.data(), T, y.data(), nullptr, ctx);
                }));
       if (Has(o.formats, "bf16"))
-        report(GetMatMulPrecision() == MatMulPrecision::kFast ? "bf16fast" : "bf16",
+        report(ctx.precision() == MatMulPrecision::kFast ? "bf16fast" : "bf16",
                Time(o.min_time, [&](int) {
-                 MatMul(wb.Matrix(0, WeightFormat::BF16, s), x.data(), T, y.data(), nullptr, pool);
+                 MatMul(wb.Matrix(0, WeightFormat::BF16, s), x.data(), T, y.data(), nullptr, ctx);
                }));
       if (Has(o.formats, "bf16fast")) {
-        const MatMulPrecision saved = GetMatMulPrecision();
-        SetMatMulPrecision(MatMulPrecision::kFast);
         report(ActiveHasAvx512Bf16() ? "bf16fast" : "bf16fast*", Time(o.min_time, [&](int) {
-                 MatMul(wb.Matrix(0, WeightFormat::BF16, s), x.data(), T, y.data(), nullptr, pool);
+                 MatMul(wb.Matrix(0, WeightFormat::BF16, s), x.data(), T, y.data(), nullptr, fast);
                }));
-        SetMatMulPrecision(saved);
       }
 #ifdef RG_HAVE_OPENBLAS
       if (Has(o.formats, "openblas")) {
@@ -257,7 +255,7 @@ void Prefill(ThreadPool& pool, const Options& o) {
 
 // Skinny vs GEMM crossover: every T in a range, both paths (via RG thresholds
 // is internal; here just the default path) -- prints time per token.
-void Sweep(ThreadPool& pool, const Options& o) {
+void Sweep(ThreadPool& pool, KernelContext& ctx, const Options& o) {
   std::printf("\n== T sweep (default path), weights rotating > 256 MB\n");
   std::printf("%-6s %-13s %4s %10s %12s %9s %9s\n", "format", "shape", "T", "best_us", "us/token",
               "GFLOP/s", "cpuGF/s");
@@ -270,7 +268,7 @@ void Sweep(ThreadPool& pool, const Options& o) {
         const std::vector<float> x = Activations(T * s.cols);
         std::vector<float> y(size_t(T * s.rows));
         const Timing tm = Time(o.min_time, [&](int i) {
-          MatMul(w.Matrix(size_t(i), f, s), x.data(), T, y.data(), nullptr, pool);
+          MatMul(w.Matrix(size_t(i), f, s), x.data(), T, y.data(), nullptr, ctx);
         });
         const double best = tm.best, flop = 2.0 * T * s.rows * s.cols;
         std::printf("%-6s %6lldx%-6lld %4lld %10.1f %12.2f %9.1f %9.1f\n", fname, (long long)s.rows,
@@ -297,8 +295,8 @@ int main(int argc, char** argv) {
     else if (a == "prefill") o.prefill = true;
     else if (a == "sweep") o.sweep = true;
     else if (const char* v = val("--threads=")) o.threads = std::atoi(v);
-    else if (const char* v = val("--gemm-min-t=")) mm::SetGemmMinTForTesting(std::atoll(v));
-    else if (a == "--fast") SetMatMulPrecision(MatMulPrecision::kFast);
+    else if (const char* v = val("--gemm-min-t=")) o.kernel.gemm_min_t = std::atoll(v);
+    else if (a == "--fast") o.kernel.precision = MatMulPrecision::kFast;
     else if (const char* v = val("--min-time=")) o.min_time = std::atof(v);
     else if (const char* v = val("--shapes=")) o.decode_shapes = o.prefill_shapes = ParseShapes(v);
     else if (const char* v = val("--tokens=")) {
@@ -313,15 +311,19 @@ int main(int argc, char** argv) {
   }
   if (!o.machine && !o.decode && !o.prefill && !o.sweep) o.machine = o.decode = o.prefill = true;
   ThreadPool pool(o.threads);
+  KernelContext ctx(pool, o.kernel);
+  KernelOptions fast_options = o.kernel;
+  fast_options.precision = MatMulPrecision::kFast;
+  KernelContext fast(pool, fast_options);
   if (o.machine || o.decode) Machine(pool);
-  if (o.decode) Decode(pool, o);
+  if (o.decode) Decode(pool, ctx, o);
   if (o.prefill) {
     if (g_peak == 0) {
       g_peak = MeasurePeakGflops(pool, &g_peak_cpu);
       std::printf("fma_peak=%.0f GFLOP/s (per CPU-second: %.0f)\n", g_peak, g_peak_cpu);
     }
-    Prefill(pool, o);
+    Prefill(pool, ctx, fast, o);
   }
-  if (o.sweep) Sweep(pool, o);
+  if (o.sweep) Sweep(pool, ctx, o);
   return 0;
 }

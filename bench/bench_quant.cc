@@ -7,6 +7,7 @@
 #include <immintrin.h>
 
 #pragma GCC diagnostic ignored "-Wuninitialized"  // GCC 12 intrinsics headers
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
 #include <algorithm>
 #include <chrono>
@@ -22,6 +23,7 @@
 #include "core/aligned_buffer.h"
 #include "core/threads.h"
 #include "ops/quant.h"
+#include "ops/cpu_features.h"
 #include "ops/quant_matmul.h"
 
 using namespace rg;
@@ -169,6 +171,8 @@ struct Shape {
   int64_t rows, cols;
 };
 const Shape kShapes[] = {{2560, 7680}, {7680, 2560}, {256000, 2560}};
+constexpr WeightFormat kQuantFormats[] = {WeightFormat::Q8, WeightFormat::Q4, WeightFormat::Q8_256,
+                                          WeightFormat::Q4_256};
 
 }  // namespace
 
@@ -176,13 +180,12 @@ int main(int argc, char** argv) {
   const int threads = argc > 1 ? std::atoi(argv[1]) : 2;
   const std::string isa_arg = argc > 2 ? argv[2] : "best";
   const std::string what = argc > 3 ? argv[3] : "all";
-  QuantIsa isa = QuantBestIsa();
-  if (isa_arg == "avx512") isa = QuantIsa::Avx512;
-  if (isa_arg == "avx2") isa = QuantIsa::Avx2;
-  if (isa_arg == "scalar") isa = QuantIsa::Scalar;
+  KernelOptions options;
+  if (isa_arg != "best") options.isa = ParseIsa(isa_arg.c_str());
   ThreadPool pool(threads);
+  KernelContext ctx(pool, options);
   g_cpu_time = threads == 1;
-  std::printf("threads %d, isa %s, timing: %s\n", threads, QuantIsaName(isa),
+  std::printf("threads %d, isa %s, timing: %s\n", threads, IsaName(Int8KernelIsa(ctx.isa())),
               g_cpu_time ? "thread CPU time" : "wall time");
   const bool all = what == "all";
 
@@ -199,7 +202,7 @@ int main(int argc, char** argv) {
 
   if (all || what == "decode") {
     std::printf("\n-- decode: weight bytes streamed per call (matrix copies rotated past L3)\n");
-    for (WeightFormat f : {WeightFormat::Q8, WeightFormat::Q4})
+    for (WeightFormat f : kQuantFormats)
       for (const Shape& s : kShapes) {
         Packed p = Make(f, s.rows, s.cols, size_t(512) << 20, pool);
         for (int64_t T : {1, 4, 16}) {
@@ -210,7 +213,7 @@ int main(int argc, char** argv) {
           for (int i = 0; i < reps + 2; ++i) {
             const WeightMatrix w{f, s.rows, s.cols, p.buf.data<uint8_t>() + (i % p.copies) * p.bytes};
             const double t0 = Now();
-            MatMulQuantizedIsa(isa, w, x.data(), T, y.data(), nullptr, pool);
+            MatMulQuantized(w, x.data(), T, y.data(), nullptr, ctx);
             if (i >= 2) times.push_back(Now() - t0);
           }
           const double med = MedianOf(times), best = *std::min_element(times.begin(), times.end());
@@ -224,7 +227,7 @@ int main(int argc, char** argv) {
 
   if (all || what == "prefill") {
     std::printf("\n-- prefill T=128 / 512\n");
-    for (WeightFormat f : {WeightFormat::Q8, WeightFormat::Q4})
+    for (WeightFormat f : kQuantFormats)
       for (const Shape& s : kShapes) {
         Packed p = Make(f, s.rows, s.cols, 0, pool);
         const WeightMatrix w{f, s.rows, s.cols, p.buf.data()};
@@ -236,7 +239,7 @@ int main(int argc, char** argv) {
           std::vector<double> times, cpus;
           for (int i = 0; i < reps + 1; ++i) {
             const double t0 = Now(), c0 = ProcessCpuNow();
-            MatMulQuantizedIsa(isa, w, x.data(), T, y.data(), nullptr, pool);
+            MatMulQuantized(w, x.data(), T, y.data(), nullptr, ctx);
             if (i >= 1) {
               times.push_back(Now() - t0);
               cpus.push_back(ProcessCpuNow() - c0);
@@ -252,9 +255,11 @@ int main(int argc, char** argv) {
       }
   }
 
-  if (what == "one") {  // bench_quant threads isa one rows cols T [q8|q4]
+  if (what == "one") {  // bench_quant threads isa one rows cols T [q8|q4|q8_256|q4_256]
     const int64_t rows = std::atoll(argv[4]), cols = std::atoll(argv[5]), T = std::atoll(argv[6]);
-    const WeightFormat f = argc > 7 && std::string(argv[7]) == "q4" ? WeightFormat::Q4 : WeightFormat::Q8;
+    WeightFormat f = WeightFormat::Q8;
+    for (WeightFormat g : kQuantFormats)
+      if (argc > 7 && std::string(argv[7]) == WeightFormatName(g)) f = g;
     Packed p = Make(f, rows, cols, 0, pool);
     const WeightMatrix w{f, rows, cols, p.buf.data()};
     const auto x = Gaussian(size_t(T * cols), 6, 1.f);
@@ -263,7 +268,7 @@ int main(int argc, char** argv) {
     std::vector<double> times, cpus;
     for (int i = 0; i < std::max(5, int(4e9 / ops)); ++i) {
       const double t0 = Now(), c0 = ProcessCpuNow();
-      MatMulQuantizedIsa(isa, w, x.data(), T, y.data(), nullptr, pool);
+      MatMulQuantized(w, x.data(), T, y.data(), nullptr, ctx);
       times.push_back(Now() - t0);
       cpus.push_back(ProcessCpuNow() - c0);
     }

@@ -2,8 +2,8 @@
 # Accuracy of the bf16 / q8 / q4 weight formats against the f32 path:
 # top-1 agreement and mean KL per token of `rgemma forward` logits, and whether
 # greedy generation still equals the reference's tokens.
-#   tools/quant_accuracy.sh [MODEL_DIR_WITH_expected.safetensors ...]
-# Default: the reference fixtures in tests/data/fixtures.
+#   [FORMATS="bf16 q8 q4 q8_256 q4_256"] tools/quant_accuracy.sh [MODEL_DIR_WITH_expected.safetensors ...]
+# Default: the reference fixtures in tests/data/fixtures, formats bf16 q8 q4.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=build/rgemma
@@ -13,7 +13,7 @@ for d in "${dirs[@]}"; do
   d=${d%/}; name=$(basename "$d")
   tokens="$d/expected.safetensors"
   $bin forward -m "$d" --tokens "$tokens" --out "$tmp/$name-f32.safetensors"
-  for fmt in bf16 q8 q4; do
+  for fmt in ${FORMATS:-bf16 q8 q4}; do
     $bin quantize -m "$d" --to "$fmt" --out "$tmp/$name-$fmt" 2>/dev/null
     $bin forward -m "$tmp/$name-$fmt" --tokens "$tokens" --out "$tmp/$name-$fmt.safetensors"
     cmp=$(/usr/bin/python3 tools/compare_logits.py "$tmp/$name-f32.safetensors" "$tmp/$name-$fmt.safetensors")

@@ -334,9 +334,10 @@ void RunChat(const ChatArgs& a) {
   {
     BlockSigint block;  // the workers never take SIGINT
     pool.emplace(ResolveThreads(a.m.threads));
-    weights = LoadModel(a.m.model, *pool, /*quiet=*/a.quiet);
+    weights = LoadModel(a.m.model, *pool, /*quiet=*/a.quiet, /*show_progress=*/!a.quiet);
     tok = LoadTokenizerFor(a.m.model, a.m.tokenizer, /*required=*/true);
     EngineOptions opt;
+    opt.kernels = a.m.kernels();
     opt.sample_vocab = SampleableVocab(weights->config, tok.get(), a.quiet);
     engine.emplace(weights, *pool, opt);
   }

@@ -28,6 +28,7 @@ void RunForward(const ForwardArgs& a) {
   // decode: one token per step through the cached path; prefill: chunks of
   // `chunk` rows, every row's logits wanted.
   EngineOptions opt;
+  opt.kernels = a.m.kernels();
   opt.prefill_chunk = opt.logits_chunk = a.mode == "decode" ? 1 : a.chunk;
   Engine engine(weights, pool, opt);
 

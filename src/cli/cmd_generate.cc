@@ -124,10 +124,11 @@ void RunGenerate(GenerateArgs a) {
   {
     BlockSigint block;  // compute threads never take Ctrl-C
     pool.emplace(ResolveThreads(a.m.threads));
-    weights = LoadModel(a.m.model, *pool, /*quiet=*/true);
+    weights = LoadModel(a.m.model, *pool, /*quiet=*/true, /*show_progress=*/!a.quiet);
     const bool need_text = !a.print_ids || a.prompt_ids.empty();
     tok = LoadTokenizerFor(a.m.model, a.m.tokenizer, /*required=*/need_text, ", or give token ids with --prompt-ids");
     EngineOptions opt;
+    opt.kernels = a.m.kernels();
     opt.sample_vocab = SampleableVocab(weights->config, tok.get(), a.quiet);
     engine = std::make_unique<Engine>(weights, *pool, opt);
   }

@@ -180,7 +180,7 @@ void RunScore(const ScoreArgs& a) {
   RG_CHECK(a.output.empty() || !SameFile(a.output, a.tasks), "--output ", a.output,
            " is the tasks file: it would overwrite the tasks");
   ThreadPool pool(ResolveThreads(a.m.threads));
-  auto weights = LoadModel(a.m.model, pool, /*quiet=*/true);
+  auto weights = LoadModel(a.m.model, pool, /*quiet=*/true, /*show_progress=*/!a.quiet);
   const Config& c = weights->config;
   auto tok = LoadTokenizerFor(a.m.model, a.m.tokenizer, /*required=*/false);
 
@@ -198,6 +198,7 @@ void RunScore(const ScoreArgs& a) {
   }
 
   EngineOptions opt;
+  opt.kernels = a.m.kernels();
   opt.parallel = a.parallel;
   opt.max_queue = 1 << 16;
   opt.cache_bytes = size_t(512) << 20;  // the contexts (and few-shot prefixes shared between items)

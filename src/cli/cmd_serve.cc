@@ -96,7 +96,7 @@ void RunServe(ServeArgs a) {
                  a.http.api_key.empty() ? " and no API key is set (--api-key-file)" : "");
 
   ThreadPool pool(ResolveThreads(a.m.threads));
-  auto weights = LoadModel(a.m.model, pool, a.quiet);
+  auto weights = LoadModel(a.m.model, pool, a.quiet, /*show_progress=*/!a.quiet);
   const Config& c = weights->config;
   auto tok = LoadTokenizerFor(a.m.model, a.m.tokenizer, /*required=*/false);
   a.engine.sample_vocab = SampleableVocab(c, tok.get(), a.quiet);
@@ -108,6 +108,7 @@ void RunServe(ServeArgs a) {
       a.max_prompt_bytes ? a.max_prompt_bytes : size_t(16) * size_t(a.http.limits.max_prompt_tokens);
   a.engine.max_top_logprobs = a.http.limits.max_logprobs;
   a.engine.cache_bytes = a.cache_mb << 20;
+  a.engine.kernels = a.m.kernels();
   Engine engine(weights, pool, a.engine);
   if (!a.cache_dir.empty()) {
     RG_CHECK(engine.cache(), "--cache-dir needs the memory cache (--cache-mb > 0)");

@@ -1,4 +1,5 @@
 #include "cli/common.h"
+#include "cli/precision_flag.h"
 
 #include <cerrno>
 #include <chrono>
@@ -8,6 +9,7 @@
 #include <fstream>
 #include <thread>
 
+#include "cli/progress.h"
 #include "core/error.h"
 
 namespace rg::cli {
@@ -22,7 +24,10 @@ void AddModelFlags(CLI::App* cmd, ModelFlags* f, bool with_tokenizer) {
                     "tokenizer.model (default: the model directory's; 'none': no tokenizer, token ids only)")
         ->check(NonEmpty);
   cmd->add_option("--threads,-t", f->threads, "Threads (default: all cores)")->check(CLI::Range(0, 1024));
+  AddPrecisionFlag(cmd, &f->precision);
 }
+
+KernelOptions ModelFlags::kernels() const { return KernelOptionsFor(precision); }
 
 int ResolveThreads(int flag) {
   if (flag > 0) return flag;
@@ -30,12 +35,16 @@ int ResolveThreads(int flag) {
   return n == 0 ? 1 : int(n);
 }
 
-std::shared_ptr<const Weights> LoadModel(const std::string& dir, ThreadPool& pool, bool quiet) {
+std::shared_ptr<const Weights> LoadModel(const std::string& dir, ThreadPool& pool, bool quiet,
+                                         bool show_progress) {
   const auto t0 = std::chrono::steady_clock::now();
   LoadOptions opt;
   opt.pool = &pool;
   opt.copy_to_huge_pages = !MmapOnlyRequested();
+  Progress progress("loading " + dir, 1, /*show_after_s=*/1.0);
+  if (show_progress) opt.progress = [&](size_t done, size_t total) { progress.Set(done, total); };
   auto w = Weights::Load(dir, opt);
+  progress.Done();
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (!quiet)
     std::fprintf(stderr, "loaded %s: %lld layers, width %lld, vocab %lld, %.2f GB of matrices, %.2f s\n",

@@ -11,6 +11,7 @@
 
 #include "core/threads.h"
 #include "model/weights.h"
+#include "ops/kernel_context.h"
 
 namespace rg::cli {
 
@@ -20,9 +21,11 @@ extern const CLI::Validator NonEmpty;
 
 // --model/-m, --threads/-t and --tokenizer: registered once here for every
 // command that loads a model. --tokenizer none: no tokenizer (token ids only).
+// --precision exact|fast too: how BF16-weight products compute.
 struct ModelFlags {
-  std::string model, tokenizer;
+  std::string model, tokenizer, precision = "exact";
   int threads = 0;
+  KernelOptions kernels() const;  // from --precision
 };
 void AddModelFlags(CLI::App* cmd, ModelFlags* f, bool with_tokenizer = true);
 
@@ -36,7 +39,10 @@ struct ExitCode {
 int ResolveThreads(int flag);
 
 // Loads a model directory and reports what it loaded on stderr unless quiet.
-std::shared_ptr<const Weights> LoadModel(const std::string& dir, ThreadPool& pool, bool quiet);
+// A load that takes over a second shows a progress bar on stderr unless
+// show_progress is false (the commands' -q).
+std::shared_ptr<const Weights> LoadModel(const std::string& dir, ThreadPool& pool, bool quiet,
+                                         bool show_progress = true);
 
 // RG_MMAP=1: leave the weights in the file mapping (zero-copy, fastest start)
 // instead of copying them into huge pages (fastest decode).

@@ -6,8 +6,8 @@
 
 namespace rg::cli {
 
-Progress::Progress(std::string label, size_t total)
-    : label_(std::move(label)), total_(total ? total : 1), tty_(isatty(2)),
+Progress::Progress(std::string label, size_t total, double show_after_s)
+    : label_(std::move(label)), total_(total ? total : 1), show_after_s_(show_after_s), tty_(isatty(2)),
       start_(std::chrono::steady_clock::now()), last_draw_(start_) {}
 
 void Progress::Add(size_t n) {
@@ -15,10 +15,18 @@ void Progress::Add(size_t n) {
   Draw(false);
 }
 
+void Progress::Set(size_t done, size_t total) {
+  done_ = done;
+  total_ = total ? total : 1;
+  Draw(false);
+}
+
 void Progress::Draw(bool force) {
   const auto now = std::chrono::steady_clock::now();
   const double frac = double(done_) / double(total_);
   const double secs = std::chrono::duration<double>(now - start_).count();
+  if (secs < show_after_s_ && !shown_) return;
+  shown_ = true;
   if (tty_) {
     if (!force && now - last_draw_ < std::chrono::milliseconds(100)) return;
     last_draw_ = now;
@@ -36,6 +44,7 @@ void Progress::Draw(bool force) {
 
 void Progress::Done() {
   done_ = total_;
+  if (!shown_) return;  // never shown: stay quiet
   Draw(true);
   if (tty_) std::fprintf(stderr, "\n");
 }

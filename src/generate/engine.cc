@@ -67,7 +67,8 @@ Engine::Engine(std::shared_ptr<const Weights> weights, ThreadPool& pool, EngineO
       opt_(opt),
       vocab_(weights_->config.vocab_size),
       scratch_(weights_->config,
-               std::max<int64_t>(1, opt.parallel) + std::max<int64_t>(1, opt.prefill_chunk), pool) {
+               std::max<int64_t>(1, opt.parallel) + std::max<int64_t>(1, opt.prefill_chunk), pool,
+               opt.kernels) {
   RG_CHECK(opt_.parallel >= 1 && opt_.parallel <= 4096, "engine: parallel must be in [1, 4096], got ", opt_.parallel);
   RG_CHECK(opt_.max_queue >= 0, "engine: max_queue must be >= 0, got ", opt_.max_queue);
   RG_CHECK(opt_.prefill_chunk >= 1, "engine: prefill_chunk must be >= 1, got ", opt_.prefill_chunk);

@@ -61,6 +61,7 @@ struct EngineOptions {
   // Ids >= this are never sampled (0 = the whole vocabulary): the ids of a
   // padded vocabulary that the tokenizer has no text for (cli/model_files.h).
   int64_t sample_vocab = 0;
+  KernelOptions kernels;  // how products compute (--precision); ops/kernel_context.h
 };
 
 struct EngineStats {

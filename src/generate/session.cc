@@ -6,10 +6,11 @@
 
 namespace rg {
 
-Session::Session(std::shared_ptr<const Weights> weights, ThreadPool& pool, int64_t max_rows)
+Session::Session(std::shared_ptr<const Weights> weights, ThreadPool& pool, int64_t max_rows,
+                 const KernelOptions& kernel_options)
     : weights_(std::move(weights)),
       state_(weights_->config),
-      scratch_(weights_->config, std::max<int64_t>(1, max_rows), pool),
+      scratch_(weights_->config, std::max<int64_t>(1, max_rows), pool, kernel_options),
       logits_(size_t(weights_->config.vocab_size)) {}
 
 const float* Session::Prefill(std::span<const int32_t> tokens) {

@@ -22,7 +22,9 @@ class Session {
  public:
   // max_rows bounds the rows of one Forward call (prefill chunk size); it
   // sizes the scratch, so memory does not depend on prompt length.
-  Session(std::shared_ptr<const Weights> weights, ThreadPool& pool, int64_t max_rows = kDefaultPrefillChunk);
+  // kernel_options: how its matrix products run (ops/kernel_context.h).
+  Session(std::shared_ptr<const Weights> weights, ThreadPool& pool, int64_t max_rows = kDefaultPrefillChunk,
+          const KernelOptions& kernel_options = {});
 
   // Feeds tokens (any number, in chunks) and returns the logits after the last
   // one [V]. The returned pointer is valid until the next call.

@@ -329,6 +329,7 @@ ParsedSafetensors ParseSafetensors(const uint8_t* bytes, size_t size, const std:
   out.tensors.reserve(entries.size());
   for (Entry& e : entries) {
     e.view.data = data + e.begin;
+    e.view.offset = size_t(8 + n + e.begin);
     out.tensors.push_back(std::move(e.view));
   }
   return out;

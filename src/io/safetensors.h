@@ -22,6 +22,7 @@ struct TensorView {
   std::vector<int64_t> shape;
   const void* data = nullptr;  // into the mmapped file
   size_t nbytes = 0;
+  size_t offset = 0;  // of data from the start of the file
   std::string file;  // path of the file holding it, for error messages
 
   int64_t numel() const {

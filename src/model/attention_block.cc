@@ -47,7 +47,7 @@ void AttendSequence(const Config& c, const RowSpan& sp, const float* q, const At
     });
     float* scores = s.attn_scores.data();  // [rows*H, n]
     const float* q_blk = q + (sp.row0 + j0) * Dq;  // [rows*H, h]
-    MatMul(WeightMatrix{WeightFormat::F32, n, h, k_win}, q_blk, rows * H, scores, nullptr, s.pool);
+    MatMul(WeightMatrix{WeightFormat::F32, n, h, k_win}, q_blk, rows * H, scores, nullptr, s.kernels);
     s.pool.ParallelFor(rows * H, 1, [&](int64_t i0, int64_t i1, int) {
       for (int64_t i = i0; i < i1; ++i) {
         const int64_t pos = sp.pos0 + j0 + i / H;
@@ -60,7 +60,7 @@ void AttendSequence(const Config& c, const RowSpan& sp, const float* q, const At
       }
     });
     MatMul(WeightMatrix{WeightFormat::F32, h, n, vt_win}, scores, rows * H, out + (sp.row0 + j0) * Dq, nullptr,
-           s.pool);
+           s.kernels);
   }
 }
 
@@ -86,7 +86,7 @@ void AttentionBlock(const Config& c, const AttentionWeights& w, int layer, Scrat
   float* q = s.wide_a.data();    // [T, H*h]
   float* out = s.wide_b.data();  // [T, H*h]
   const MatMulTarget qkv[] = {{&w.q, q, nullptr}, {&w.k, s.k_rows.data(), nullptr}, {&w.v, s.v_rows.data(), nullptr}};
-  MatMulShared(qkv, s.xn.data(), T, s.pool);
+  MatMulShared(qkv, s.xn.data(), T, s.kernels);
 
   // RoPE at each row's absolute position.
   s.pool.ParallelFor(T, 1, [&](int64_t t0, int64_t t1, int) {
@@ -102,7 +102,7 @@ void AttentionBlock(const Config& c, const AttentionWeights& w, int layer, Scrat
   for (const RowSpan& sp : s.spans)
     AttendSequence(c, sp, q, std::get<AttentionState>(sp.state->layers[layer]), s, out);
   UpdateKvRings(c, layer, s);
-  MatMul(w.o, out, T, s.branch.data(), w.o_bias, s.pool);
+  MatMul(w.o, out, T, s.branch.data(), w.o_bias, s.kernels);
 }
 
 }  // namespace rg

@@ -96,7 +96,7 @@ void Forward(const Weights& w, std::span<const SeqChunk> chunks, Scratch& s, flo
       RmsNorm(s.x.data() + (sp.row0 + j) * D, w.final_norm, D, c.rms_norm_eps, s.selected.data() + n_sel * D);
   }
   if (n_sel > 0) {
-    MatMul(w.lm_head, s.selected.data(), n_sel, logits, nullptr, s.pool);
+    MatMul(w.lm_head, s.selected.data(), n_sel, logits, nullptr, s.kernels);
     s.pool.ParallelFor(n_sel, 1, [&](int64_t r0, int64_t r1, int) {
       for (int64_t r = r0; r < r1; ++r) SoftCap(logits + r * c.vocab_size, c.vocab_size, c.logits_soft_cap);
     });

@@ -10,9 +10,9 @@ void MlpBlock(const Config& c, const MlpWeights& w, Scratch& s, int64_t T) {
   float* gate = s.wide_a.data();  // [T, M]
   float* up = s.wide_b.data();    // [T, M]
   const MatMulTarget gate_up[] = {{&w.gate, gate, w.gate_bias}, {&w.up, up, w.up_bias}};
-  MatMulShared(gate_up, s.xn.data(), T, s.pool);
+  MatMulShared(gate_up, s.xn.data(), T, s.kernels);
   s.pool.ParallelFor(T * M, 4096, [&](int64_t i0, int64_t i1, int) { GeluMul(gate + i0, up + i0, i1 - i0); });
-  MatMul(w.down, gate, T, s.branch.data(), w.down_bias, s.pool);
+  MatMul(w.down, gate, T, s.branch.data(), w.down_bias, s.kernels);
 }
 
 }  // namespace rg

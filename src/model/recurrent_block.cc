@@ -53,7 +53,7 @@ void Conv1d(const RecurrentWeights& w, int64_t K, int64_t L, int layer, const st
 // out[t, h*b + j] = sigmoid(sum_i in[t, h*b + i] * W[h, j, i] + bias[h*b + j])
 void BlockDiagGate(const float* weight, const float* bias, const float* in, int64_t T, int64_t H,
                    int64_t b, float* out, Scratch& s) {
-  BlockDiagMatMul(weight, in, T, H, b, out, bias, s.head_in.data(), s.head_out.data(), s.pool);
+  BlockDiagMatMul(weight, in, T, H, b, out, bias, s.head_in.data(), s.head_out.data(), s.kernels);
   s.pool.ParallelFor(T * H * b, 4096, [&](int64_t i0, int64_t i1, int) { SigmoidInPlace(out + i0, i1 - i0); });
 }
 
@@ -85,7 +85,7 @@ void RecurrentBlock(const Config& c, const RecurrentWeights& w, int layer, Scrat
 
   // gx holds linear_x's output until the gates are computed.
   const MatMulTarget y_x[] = {{&w.linear_y, y, w.linear_y_bias}, {&w.linear_x, gx, w.linear_x_bias}};
-  MatMulShared(y_x, s.xn.data(), T, s.pool);
+  MatMulShared(y_x, s.xn.data(), T, s.kernels);
   s.pool.ParallelFor(T * L, 4096, [&](int64_t i0, int64_t i1, int) { GeluInPlace(y + i0, i1 - i0); });
 
   Conv1d(w, c.conv_width, L, layer, s.spans, gx, u, s.pool);
@@ -97,7 +97,7 @@ void RecurrentBlock(const Config& c, const RecurrentWeights& w, int layer, Scrat
   s.pool.ParallelFor(T * L, 4096, [&](int64_t i0, int64_t i1, int) {
     for (int64_t i = i0; i < i1; ++i) u[i] *= y[i];
   });
-  MatMul(w.linear_out, u, T, s.branch.data(), w.linear_out_bias, s.pool);
+  MatMul(w.linear_out, u, T, s.branch.data(), w.linear_out_bias, s.kernels);
 }
 
 }  // namespace rg

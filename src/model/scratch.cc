@@ -4,7 +4,8 @@
 
 namespace rg {
 
-Scratch::Scratch(const Config& c, int64_t rows, ThreadPool& p) : max_rows(rows), pool(p) {
+Scratch::Scratch(const Config& c, int64_t rows, ThreadPool& p, const KernelOptions& kernel_options)
+    : max_rows(rows), pool(p), kernels(p, kernel_options) {
   const size_t T = size_t(rows);
   const size_t wide = size_t(std::max({c.lru_width, c.mlp_width, c.num_heads * c.head_dim}));
   x.resize(T * c.width);
@@ -29,6 +30,9 @@ Scratch::Scratch(const Config& c, int64_t rows, ThreadPool& p) : max_rows(rows),
   attn_scores.resize(size_t(attn_rows * c.num_heads) * keys);
   selected.resize(T * c.width);
   spans.reserve(T);
+  // The widest input of any product: a block's matrices, or the attention
+  // values' key window.
+  kernels.Reserve(rows, std::max<int64_t>(int64_t(wide), std::max<int64_t>(c.width, int64_t(keys))));
 }
 
 }  // namespace rg

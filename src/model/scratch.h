@@ -9,6 +9,7 @@
 
 #include "core/threads.h"
 #include "model/config.h"
+#include "ops/kernel_context.h"
 
 namespace rg {
 
@@ -40,10 +41,11 @@ inline const RowSpan& SpanOfRow(const std::vector<RowSpan>& spans, int64_t t) {
 
 class Scratch {
  public:
-  Scratch(const Config& c, int64_t max_rows, ThreadPool& pool);
+  Scratch(const Config& c, int64_t max_rows, ThreadPool& pool, const KernelOptions& kernel_options = {});
 
   int64_t max_rows;
   ThreadPool& pool;
+  KernelContext kernels;  // settings and work memory of the matrix products
   Tracer tracer;  // empty = no tracing
 
   std::vector<float> x;       // [T, D] residual stream

@@ -31,7 +31,7 @@ void ConvertToF32(const TensorView& tv, float* out) {
 }
 
 std::optional<WeightFormat> ParseWeightFormat(const std::string& name) {
-  for (WeightFormat f : {WeightFormat::F32, WeightFormat::BF16, WeightFormat::Q8, WeightFormat::Q4})
+  for (WeightFormat f : kAllWeightFormats)
     if (name == WeightFormatName(f)) return f;
   if (name == "int8") return WeightFormat::Q8;
   return std::nullopt;
@@ -41,7 +41,8 @@ bool IsMatrixRole(TensorRole role) { return role == TensorRole::kMatrix || role 
 
 WeightFormat MatrixFormatFor(TensorRole role, WeightFormat target) {
   RG_CHECK(IsMatrixRole(role), "MatrixFormatFor: role ", int(role), " is not a matrix");
-  if (target == WeightFormat::Q4 && role == TensorRole::kEmbedding) return WeightFormat::Q8;
+  if (role == TensorRole::kEmbedding && IsQ4Family(target))
+    return target == WeightFormat::Q4 ? WeightFormat::Q8 : WeightFormat::Q8_256;
   return target;
 }
 
@@ -71,10 +72,10 @@ size_t MatrixStorageBytes(WeightFormat format, int64_t rows, int64_t cols) {
   switch (format) {
     case WeightFormat::F32: return size_t(rows * cols) * 4;
     case WeightFormat::BF16: return size_t(rows * cols) * 2;
-    case WeightFormat::Q8:
-    case WeightFormat::Q4: return QuantizedBytes(format, rows, cols);
+    default:
+      RG_CHECK(IsQuantizedFormat(format), "unknown weight format ", int(format));
+      return QuantizedBytes(format, rows, cols);
   }
-  Fail("unknown weight format");
 }
 
 void ConvertMatrix(const TensorView& tv, WeightFormat format, void* dst, ThreadPool* pool) {
@@ -99,8 +100,8 @@ void ConvertMatrix(const TensorView& tv, WeightFormat format, void* dst, ThreadP
       }
       return;
     }
-    case WeightFormat::Q8:
-    case WeightFormat::Q4: {
+    default: {
+      RG_CHECK(IsQuantizedFormat(format), "unknown weight format ", int(format));
       ThreadPool local(1);
       ThreadPool& p = pool ? *pool : local;
       if (tv.dtype == DType::BF16) {

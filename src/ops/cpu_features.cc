@@ -11,6 +11,7 @@ namespace {
 struct Hardware {
   Isa isa = Isa::kScalar;
   bool avx512bf16 = false;
+  bool avx512vnni = false;
 };
 
 const Hardware& DetectHardware() {
@@ -26,6 +27,7 @@ const Hardware& DetectHardware() {
                         __builtin_cpu_supports("avx512dq");
     h.isa = avx512 ? Isa::kAvx512 : avx2 ? Isa::kAvx2 : Isa::kScalar;
     h.avx512bf16 = avx512 && __builtin_cpu_supports("avx512bf16");
+    h.avx512vnni = avx512 && __builtin_cpu_supports("avx512vnni");
 #endif
     return h;
   }();
@@ -74,6 +76,14 @@ std::optional<Isa> ParseIsa(const char* s) {
 
 Isa HardwareIsa() { return DetectHardware().isa; }
 bool HardwareHasAvx512Bf16() { return DetectHardware().avx512bf16; }
+bool HardwareHasAvx512Vnni() { return DetectHardware().avx512vnni; }
+
+Isa Int8KernelIsa(Isa level) {
+  level = ClampToHardware(level);
+  return level == Isa::kAvx512 && !HardwareHasAvx512Vnni() ? Isa::kAvx2 : level;
+}
+
+Isa ClampToHardware(Isa level) { return int(level) > int(HardwareIsa()) ? HardwareIsa() : level; }
 
 Isa ActiveIsa() {
   const int f = g_forced.load(std::memory_order_relaxed);
@@ -87,8 +97,7 @@ Isa ForceIsaForTesting(std::optional<Isa> isa) {
     g_forced.store(-1, std::memory_order_relaxed);
     return ActiveIsa();
   }
-  const Isa hw = HardwareIsa();
-  const Isa eff = int(*isa) > int(hw) ? hw : *isa;
+  const Isa eff = ClampToHardware(*isa);
   g_forced.store(int(eff), std::memory_order_relaxed);
   return eff;
 }

@@ -23,9 +23,16 @@ std::optional<Isa> ParseIsa(const char* s);  // "scalar" | "avx2" | "avx512"
 Isa HardwareIsa();
 // AVX512_BF16 (vdpbf16ps) present, in addition to the kAvx512 features.
 bool HardwareHasAvx512Bf16();
+// AVX512_VNNI (vpdpbusd) present, in addition to the kAvx512 features.
+bool HardwareHasAvx512Vnni();
+
+// The level the int8 (Q8/Q4) kernels run at when the others run at `level`:
+// their AVX-512 build needs VNNI, so without it they drop to AVX2.
+Isa Int8KernelIsa(Isa level);
 
 // The level kernels use: HardwareIsa(), lowered by RG_ISA (read once), or the
-// value forced by ForceIsaForTesting.
+// value forced by ForceIsaForTesting. The matrix kernels take their level
+// from their KernelContext (ops/kernel_context.h), which starts from this.
 Isa ActiveIsa();
 // ActiveIsa() == kAvx512 and the CPU has vdpbf16ps.
 bool ActiveHasAvx512Bf16();
@@ -53,6 +60,13 @@ Fn PickIsa(Fn scalar, Fn avx2, Fn avx512) {
 
 // Tests and benchmarks: override the active level (clamped to HardwareIsa());
 // returns the level actually in effect. std::nullopt restores the default.
+// A test hook only: normal runs never call it. It stays a process-wide
+// switch because the elementwise kernels (ops/activations.h,
+// ops/recurrence.h) are called from model/ without a context; matrix
+// products take their level from KernelOptions::isa instead.
 Isa ForceIsaForTesting(std::optional<Isa> isa);
+
+// min(level, HardwareIsa()).
+Isa ClampToHardware(Isa level);
 
 }  // namespace rg

@@ -4,9 +4,7 @@
 #include "ops/matmul.h"
 
 #include <algorithm>
-#include <atomic>
 
-#include "core/aligned_buffer.h"
 #include "core/error.h"
 #include "ops/cpu_features.h"
 #include "ops/matmul_kernels.h"
@@ -15,26 +13,18 @@
 
 namespace rg {
 namespace mm {
-namespace {
 
-struct GemmBuffers {
-  AlignedBuffer wp, xp;
-};
-thread_local GemmBuffers tl_gemm;
-
-void* Reserve(AlignedBuffer& b, size_t bytes) {
-  if (b.size() < bytes) b.Resize(bytes);
-  return b.data();
+size_t GemmWorkBytes(const GemmSpec& s) {
+  const size_t units_kc = size_t((s.kc + s.kstep - 1) / s.kstep);
+  return units_kc * size_t(s.mr) * 4 + units_kc * size_t(s.nc_max) * 4;
 }
 
-}  // namespace
-
 void GemmRows(const GemmSpec& s, const void* w, int64_t cols, int64_t r0, int64_t r1,
-              const float* x, int64_t T, float* y, int64_t ldy, const float* bias) {
+              const float* x, int64_t T, float* y, int64_t ldy, const float* bias, uint8_t* work) {
   const int64_t units_kc = (s.kc + s.kstep - 1) / s.kstep;
   // Buffers sized for the largest block, so their size never depends on T.
-  char* wp = static_cast<char*>(Reserve(tl_gemm.wp, size_t(units_kc) * s.mr * 4));
-  char* xp = static_cast<char*>(Reserve(tl_gemm.xp, size_t(units_kc) * s.nc_max * 4));
+  uint8_t* wp = work;                                   // [units_kc, mr] units
+  uint8_t* xp = work + size_t(units_kc) * s.mr * 4;     // [panels][units, nr] units
   // Token blocks of (nearly) equal size, rounded up to whole panels.
   const int64_t n_tb = (T + s.nc_max - 1) / s.nc_max;
   int64_t nc = (T + n_tb - 1) / n_tb;
@@ -65,8 +55,6 @@ void GemmRows(const GemmSpec& s, const void* w, int64_t cols, int64_t r0, int64_
 
 namespace {
 
-std::atomic<int> g_precision{int(MatMulPrecision::kExact)};
-
 struct KernelTable {
   mm::FormatKernels f32, bf16;
 };
@@ -80,8 +68,6 @@ const KernelTable& Kernels(Isa isa) {
   return tables[int(isa)];
 }
 
-// Test override of FormatKernels::gemm_min_t (0: none).
-std::atomic<int64_t> g_gemm_min_t{0};
 // Below this many multiply-adds per piece, splitting across threads costs
 // more than it saves.
 constexpr int64_t kMinMacsPerPiece = 1 << 16;
@@ -91,45 +77,36 @@ int64_t Grain(int64_t unit, int64_t macs_per_row) {
   return std::max<int64_t>(1, (rows + unit - 1) / unit) * unit;
 }
 
-}  // namespace
-
-int64_t mm::SetGemmMinTForTesting(int64_t t) {
-  return g_gemm_min_t.exchange(t <= 0 ? 0 : t);
-}
-
-void SetMatMulPrecision(MatMulPrecision p) { g_precision.store(int(p), std::memory_order_relaxed); }
-MatMulPrecision GetMatMulPrecision() {
-  return MatMulPrecision(g_precision.load(std::memory_order_relaxed));
-}
-
-namespace {
-
-// The kernel one F32/BF16 product runs: the blocked GEMM, or the skinny
+// The kernel one F32/BF16 product runs: a blocked GEMM, or the skinny
 // (few-token) kernel.
 struct Plan {
   const mm::GemmSpec* gemm = nullptr;
   mm::SkinnyFn skinny = nullptr;
-  int64_t row_unit = 4;  // rows per piece are a multiple of this
+  size_t work_bytes = 0;  // per thread
+  int64_t row_unit = 4;   // rows per piece are a multiple of this
 
   void Rows(const WeightMatrix& w, int64_t r0, int64_t r1, const float* x, int64_t T, float* y,
-            int64_t ldy, const float* bias) const {
-    if (gemm) mm::GemmRows(*gemm, w.data, w.cols, r0, r1, x, T, y, ldy, bias);
-    else skinny(w.data, w.cols, r0, r1, x, T, y, ldy, bias);
+            int64_t ldy, const float* bias, uint8_t* work) const {
+    if (gemm) mm::GemmRows(*gemm, w.data, w.cols, r0, r1, x, T, y, ldy, bias, work);
+    else skinny(w.data, w.cols, r0, r1, x, T, y, ldy, bias, work);
   }
 };
 
-Plan ChoosePlan(WeightFormat format, int64_t T) {
-  const KernelTable& table = Kernels(ActiveIsa());
+Plan ChoosePlan(const KernelContext& ctx, WeightFormat format, int64_t cols, int64_t T) {
+  const KernelTable& table = Kernels(ctx.isa());
   const mm::FormatKernels* k = format == WeightFormat::F32 ? &table.f32 : &table.bf16;
-  const int64_t override_min_t = g_gemm_min_t.load(std::memory_order_relaxed);
-  const int64_t gemm_min_t = override_min_t > 0 ? override_min_t : k->gemm_min_t;
+  const int64_t gemm_min_t = ctx.options().gemm_min_t > 0 ? ctx.options().gemm_min_t : k->gemm_min_t;
   Plan p;
-  p.skinny = k->skinny;
-  if (GetMatMulPrecision() == MatMulPrecision::kFast && k->skinny_fast && T >= k->fast_min_t) {
+  if (ctx.precision() == MatMulPrecision::kFast && k->skinny_fast && T >= k->fast_min_t) {
     p.skinny = k->skinny_fast;
+    p.work_bytes = k->skinny_fast_bytes ? k->skinny_fast_bytes(cols, T) : 0;
   } else if (k->gemm && T >= gemm_min_t) {
     p.gemm = k->gemm;
-    p.row_unit = k->gemm->mr;
+    p.row_unit = p.gemm->mr;
+    p.work_bytes = mm::GemmWorkBytes(*p.gemm);
+  } else {
+    p.skinny = k->skinny;
+    p.work_bytes = k->skinny_bytes ? k->skinny_bytes(cols, T) : 0;
   }
   return p;
 }
@@ -141,46 +118,57 @@ void FillBias(int64_t rows, int64_t T, float* y, int64_t ldy, const float* bias)
 
 }  // namespace
 
+size_t mm::MatMulWorkBytes(Isa isa, int64_t cols, int64_t T) {
+  size_t most = 0;
+  const KernelTable& t = Kernels(isa);
+  for (const FormatKernels* k : {&t.f32, &t.bf16}) {
+    if (k->skinny_bytes) most = std::max(most, k->skinny_bytes(cols, T));
+    if (k->skinny_fast_bytes) most = std::max(most, k->skinny_fast_bytes(cols, T));
+    if (k->gemm) most = std::max(most, GemmWorkBytes(*k->gemm));
+  }
+  return most;
+}
+
 void MatMul(const WeightMatrix& w, const float* x, int64_t T, float* y, const float* bias,
-            ThreadPool& pool) {
+            KernelContext& ctx) {
   if (T <= 0 || w.rows <= 0) return;
   switch (w.format) {
     case WeightFormat::F32:
     case WeightFormat::BF16: break;
-    case WeightFormat::Q8:
-    case WeightFormat::Q4:
-      MatMulQuantized(w, x, T, y, bias, pool);
+    default:
+      RG_CHECK(IsQuantizedFormat(w.format), "MatMul: unknown weight format ", int(w.format));
+      MatMulQuantized(w, x, T, y, bias, ctx);
       return;
-    default: Fail("MatMul: unknown weight format ", int(w.format));
   }
   if (w.cols <= 0) return FillBias(w.rows, T, y, w.rows, bias);  // empty sums: y = bias
-  const Plan plan = ChoosePlan(w.format, T);
-  pool.ParallelFor(w.rows, Grain(plan.row_unit, w.cols * T), [&](int64_t r0, int64_t r1, int) {
-    plan.Rows(w, r0, r1, x, T, y, w.rows, bias);
+  const Plan plan = ChoosePlan(ctx, w.format, w.cols, T);
+  ctx.pool().ParallelFor(w.rows, Grain(plan.row_unit, w.cols * T), [&](int64_t r0, int64_t r1, int th) {
+    plan.Rows(w, r0, r1, x, T, y, w.rows, bias, ctx.PerThread(th, plan.work_bytes));
   });
 }
 
-void MatMulShared(std::span<const MatMulTarget> targets, const float* x, int64_t T, ThreadPool& pool) {
+void MatMulShared(std::span<const MatMulTarget> targets, const float* x, int64_t T, KernelContext& ctx) {
   bool shared = !targets.empty() && T > 0 && IsQuantizedFormat(targets[0].w->format);
   for (const MatMulTarget& tg : targets)
     shared = shared && tg.w->format == targets[0].w->format && tg.w->cols == targets[0].w->cols && tg.w->rows > 0;
-  if (shared) return MatMulQuantizedShared(targets, x, T, pool);
-  for (const MatMulTarget& tg : targets) MatMul(*tg.w, x, T, tg.y, tg.bias, pool);
+  if (shared) return MatMulQuantizedShared(targets, x, T, ctx);
+  for (const MatMulTarget& tg : targets) MatMul(*tg.w, x, T, tg.y, tg.bias, ctx);
 }
 
 void BlockDiagMatMul(const float* w, const float* x, int64_t T, int64_t H, int64_t b, float* y,
-                     const float* bias, float* x_heads, float* y_heads, ThreadPool& pool) {
+                     const float* bias, float* x_heads, float* y_heads, KernelContext& ctx) {
   if (T <= 0 || H <= 0 || b <= 0) return;
   const int64_t L = H * b;
-  const Plan plan = ChoosePlan(WeightFormat::F32, T);
+  const Plan plan = ChoosePlan(ctx, WeightFormat::F32, b, T);
   // Whole heads per thread: one hand-off for all H products.
-  pool.ParallelFor(H, 1, [&](int64_t h0, int64_t h1, int) {
+  ctx.pool().ParallelFor(H, 1, [&](int64_t h0, int64_t h1, int th) {
+    uint8_t* work = ctx.PerThread(th, plan.work_bytes);
     for (int64_t hd = h0; hd < h1; ++hd) {
       float* xh = x_heads + hd * T * b;  // [T, b]
       float* yh = y_heads + hd * T * b;  // [T, b]
       for (int64_t t = 0; t < T; ++t) std::copy(x + t * L + hd * b, x + t * L + (hd + 1) * b, xh + t * b);
       const WeightMatrix m{WeightFormat::F32, b, b, w + hd * b * b};
-      plan.Rows(m, 0, b, xh, T, yh, b, bias ? bias + hd * b : nullptr);
+      plan.Rows(m, 0, b, xh, T, yh, b, bias ? bias + hd * b : nullptr, work);
       for (int64_t t = 0; t < T; ++t) std::copy(yh + t * b, yh + (t + 1) * b, y + t * L + hd * b);
     }
   });

@@ -12,7 +12,6 @@
 #include <cstdint>
 #include <cstring>
 
-#include "core/aligned_buffer.h"
 #include "core/dtype.h"
 #include "ops/matmul_kernels.h"
 #include "ops/matmul_simd.h"
@@ -68,8 +67,6 @@ void SplitEvenOdd(const float* x, int64_t blocks, float* xs) {
   }
 }
 
-thread_local AlignedBuffer tl_xsplit;
-
 // R rows from w (stride ldw) against xs / x, U blocks per step; y[r] = dot +
 // bias[r]. kPrefetch: the rows kPrefetchBlocks blocks ahead are prefetched
 // into L2 (the hardware prefetcher does poorly on R > 1 interleaved row
@@ -121,13 +118,10 @@ void SplitBlockT1(const uint16_t* w, int64_t ldw, int64_t cols, const float* xs,
   }
 }
 
-// y[r] = W[r, :] . x + bias[r] for r in [r0, r1).
+// y[r] = W[r, :] . x + bias[r] for r in [r0, r1); xs: SplitBytes(cols) bytes.
 void SplitRowsT1(const uint16_t* W, int64_t cols, int64_t r0, int64_t r1, const float* x,
-                 float* y, const float* bias) {
+                 float* y, const float* bias, float* xs /* [blocks, 2, 16] */) {
   const int64_t blocks = cols / kSplitBlock;
-  const size_t need = size_t(blocks * kSplitBlock) * sizeof(float);
-  if (tl_xsplit.size() < need) tl_xsplit.Resize(std::max<size_t>(need, 64 * 1024));
-  float* xs = tl_xsplit.data<float>();  // [blocks, 2, 16]
   SplitEvenOdd(x, blocks, xs);
   int64_t r = r0;
   if (cols > kT1LongCols) {
@@ -139,13 +133,17 @@ void SplitRowsT1(const uint16_t* W, int64_t cols, int64_t r0, int64_t r1, const 
 }
 
 void Skinny(const void* wv, int64_t cols, int64_t r0, int64_t r1, const float* x, int64_t T,
-            float* y, int64_t ldy, const float* bias) {
+            float* y, int64_t ldy, const float* bias, uint8_t* work) {
   const uint16_t* W = static_cast<const uint16_t*>(wv);
-  if (T == 1) return SplitRowsT1(W, cols, r0, r1, x, y, bias);
+  if (T == 1) return SplitRowsT1(W, cols, r0, r1, x, y, bias, reinterpret_cast<float*>(work));
   DotRows(W, cols, r0, r1, x, T, y, ldy, bias);
 }
 
 }  // namespace
+
+// The even/odd split copy of x for T = 1.
+size_t SplitBytes(int64_t cols, int64_t) { return size_t(cols / kSplitBlock * kSplitBlock) * sizeof(float); }
+
 }  // namespace avx512
 #pragma GCC pop_options
 
@@ -158,8 +156,8 @@ namespace {
 using avx512::Mask16;
 using avx512::Mask32;
 // ---- c-in-lanes fast kernel: 32 columns per step, vdpbf16ps on (weight pair,
-// activation pair); activations are converted to bf16 per token block into a
-// per-thread buffer (grown once, reused).
+// activation pair); activations are converted to bf16 per token block into
+// the thread's work memory.
 template <int R, int TT, bool kPrefetch>
 void FastBlock(const uint16_t* w, int64_t ldw, int64_t k, const uint16_t* x, int64_t ldx,
                float* y, int64_t ldy, const float* bias, bool accumulate) {
@@ -198,23 +196,7 @@ void FastBlock(const uint16_t* w, int64_t ldw, int64_t k, const uint16_t* x, int
       for (int t = 0; t < TT; ++t) acc[r][t] = _mm512_dpbf16_ps(acc[r][t], wv, xv[t]);
     }
   }
-  if constexpr (R == 4) {
-    const __m128 b = bias ? _mm_loadu_ps(bias) : _mm_setzero_ps();
-#pragma GCC unroll 8
-    for (int t = 0; t < TT; ++t) {
-      const __m128 init = accumulate ? _mm_loadu_ps(y + t * ldy) : b;
-      _mm_storeu_ps(y + t * ldy, _mm_add_ps(avx512::Reduce4(acc[0][t], acc[1][t], acc[2][t],
-                                                            acc[3][t]),
-                                            init));
-    }
-  } else {
-#pragma GCC unroll 8
-    for (int t = 0; t < TT; ++t)
-#pragma GCC unroll 8
-      for (int r = 0; r < R; ++r)
-        y[t * ldy + r] = _mm512_reduce_add_ps(acc[r][t]) +
-                         (accumulate ? y[t * ldy + r] : bias ? bias[r] : 0.f);
-  }
+  avx512::StoreBlock<R, TT>(acc, y, ldy, bias, accumulate);
 }
 
 template <int R, bool kPrefetch>
@@ -242,68 +224,59 @@ void ConvertToBf16(const float* x, int64_t ldx, int64_t nt, int64_t k, uint16_t*
   }
 }
 
-thread_local AlignedBuffer tl_xbf16;
+// Padded row stride of a bf16 block of kc columns.
+int64_t BlockLd(int64_t kc) { return (kc + 31) / 32 * 32 + 32; }
 
 void FastRows(const void* wv, int64_t cols, int64_t r0, int64_t r1, const float* x, int64_t T,
-              float* y, int64_t ldy, const float* bias) {
+              float* y, int64_t ldy, const float* bias, uint8_t* work) {
   const uint16_t* W = static_cast<const uint16_t*>(wv);
-  constexpr int R = 4;
-  constexpr int64_t kBudget = avx512::kXBlockBytes;  // bytes of bf16 activations per block
-  int64_t kc = cols;
-  if (T * cols * 2 > kBudget && cols > avx512::kMaxChunk) {
-    const int64_t chunks = (cols + avx512::kMaxChunk - 1) / avx512::kMaxChunk;
-    kc = ((cols + chunks - 1) / chunks + 31) / 32 * 32;
-  }
-  const int64_t ld = (kc + 31) / 32 * 32 + 32;  // padded row stride of the bf16 block
-  int64_t tb = T;
-  if (T * ld * 2 > kBudget) tb = std::max<int64_t>(6, kBudget / (ld * 2) / 6 * 6);
-  // Sized for the largest block on first use, so it does not regrow with T.
-  const size_t need = std::max<size_t>(size_t(std::min(tb, T) * ld) * 2, size_t(kBudget) + 4096);
-  if (tl_xbf16.size() < need) tl_xbf16.Resize(need);
-  uint16_t* xb = tl_xbf16.data<uint16_t>();
-  for (int64_t t0 = 0; t0 < T; t0 += tb) {
-    const int64_t nt = std::min(tb, T - t0);
-    for (int64_t c0 = 0; c0 < cols; c0 += kc) {
-      const int64_t k = std::min(kc, cols - c0);
-      const bool acc = c0 > 0;
-      ConvertToBf16(x + t0 * cols + c0, cols, nt, k, xb, ld);
-      float* yb = y + t0 * ldy;
-      int64_t r = r0;
-      for (; r + R <= r1; r += R) {
+  uint16_t* xb = reinterpret_cast<uint16_t*>(work);  // [token block, ld] bf16 activations
+  avx512::BlockedRows<4, uint16_t>(
+      cols, r0, r1, T, 2, 32, y, ldy, BlockLd,
+      [&](int64_t t0, int64_t nt, int64_t c0, int64_t k, int64_t ld) {
+        ConvertToBf16(x + t0 * cols + c0, cols, nt, k, xb, ld);
+        return static_cast<const uint16_t*>(xb);
+      },
+      [&](int n, bool first, int64_t r, int64_t c0, int64_t k, const uint16_t* xt, int64_t ld, float* yb, bool acc) {
+        const uint16_t* w = W + r * cols + c0;
+        const float* b = bias ? bias + r : nullptr;
+        if (first) FastBlockGroup<4, true>(n, w, cols, k, xt, ld, yb + r, ldy, b, acc);
+        else FastBlockGroup<4, false>(n, w, cols, k, xt, ld, yb + r, ldy, b, acc);
+      },
+      [&](int64_t r, int64_t c0, int64_t k, const uint16_t* xt, int64_t ld, int64_t nt, float* yb, bool acc) {
         const uint16_t* w = W + r * cols + c0;
         const float* b = bias ? bias + r : nullptr;
         for (int64_t t = 0; t < nt;) {
           const int n = avx512::GroupSize(nt - t, 6);
-          if (t == 0)
-            FastBlockGroup<R, true>(n, w, cols, k, xb, ld, yb + r, ldy, b, acc);
-          else
-            FastBlockGroup<R, false>(n, w, cols, k, xb + t * ld, ld, yb + t * ldy + r, ldy, b,
-                                     acc);
+          FastBlockGroup<1, false>(n, w, cols, k, xt + t * ld, ld, yb + t * ldy + r, ldy, b, acc);
           t += n;
         }
-      }
-      for (; r < r1; ++r) {
-        const uint16_t* w = W + r * cols + c0;
-        const float* b = bias ? bias + r : nullptr;
-        for (int64_t t = 0; t < nt;) {
-          const int n = avx512::GroupSize(nt - t, 6);
-          FastBlockGroup<1, false>(n, w, cols, k, xb + t * ld, ld, yb + t * ldy + r, ldy, b, acc);
-          t += n;
-        }
-      }
-    }
-  }
+      });
 }
 
 }  // namespace
+
+// FastRows' work memory: the largest bf16 block BlockedRows makes for
+// (cols, T): all T rows when they fit the L2 budget, else a token block
+// within it (at least 6 rows) of a chunk of at most kMaxChunk + 31 columns.
+size_t FastRowsBytes(int64_t cols, int64_t T) {
+  const int64_t budget = avx512::kXBlockBytes;
+  const bool chunked = T * cols * 2 > budget && cols > avx512::kMaxChunk;
+  const int64_t ld = BlockLd(chunked ? avx512::kMaxChunk + 31 : cols);
+  if (T * ld * 2 <= budget) return size_t(T * ld) * 2;
+  return size_t(std::max(budget, 6 * ld * 2));
+}
+
 }  // namespace avx512bf16
 #pragma GCC pop_options
 
 FormatKernels Bf16KernelsAvx512(bool has_avx512bf16) {
   FormatKernels k;
   k.skinny = avx512::Skinny;
+  k.skinny_bytes = avx512::SplitBytes;
   if (has_avx512bf16) {
     k.skinny_fast = avx512bf16::FastRows;
+    k.skinny_fast_bytes = avx512bf16::FastRowsBytes;
     // Below this the weight stream, not the arithmetic, bounds both kernels
     // and the exact one streams better (measured 7680x2560: T=8 exact 110,
     // fast 110 GFLOP/s; T=12 113 vs 142; T=16 113 vs 156, one core).
@@ -319,7 +292,7 @@ namespace avx2 {
 namespace {
 
 void Skinny(const void* wv, int64_t cols, int64_t r0, int64_t r1, const float* x, int64_t T,
-            float* y, int64_t ldy, const float* bias) {
+            float* y, int64_t ldy, const float* bias, uint8_t*) {
   SkinnyRows(static_cast<const uint16_t*>(wv), cols, r0, r1, x, T, y, ldy, bias);
 }
 

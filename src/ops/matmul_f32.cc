@@ -38,7 +38,7 @@ namespace avx512 {
 namespace {
 
 void Skinny(const void* wv, int64_t cols, int64_t r0, int64_t r1, const float* x, int64_t T,
-            float* y, int64_t ldy, const float* bias) {
+            float* y, int64_t ldy, const float* bias, uint8_t*) {
   DotRows(static_cast<const float*>(wv), cols, r0, r1, x, T, y, ldy, bias);
 }
 
@@ -59,7 +59,7 @@ namespace avx2 {
 namespace {
 
 void Skinny(const void* wv, int64_t cols, int64_t r0, int64_t r1, const float* x, int64_t T,
-            float* y, int64_t ldy, const float* bias) {
+            float* y, int64_t ldy, const float* bias, uint8_t*) {
   SkinnyRows(static_cast<const float*>(wv), cols, r0, r1, x, T, y, ldy, bias);
 }
 

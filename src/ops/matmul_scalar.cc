@@ -13,6 +13,8 @@ const char* WeightFormatName(WeightFormat f) {
     case WeightFormat::BF16: return "bf16";
     case WeightFormat::Q8: return "q8";
     case WeightFormat::Q4: return "q4";
+    case WeightFormat::Q8_256: return "q8_256";
+    case WeightFormat::Q4_256: return "q4_256";
   }
   return "?";
 }
@@ -28,8 +30,7 @@ void ReadRow(const WeightMatrix& w, int64_t r, float* out) {
       for (int64_t c = 0; c < w.cols; ++c) out[c] = BF16ToF32(row[c]);
       return;
     }
-    case WeightFormat::Q8:
-    case WeightFormat::Q4:
+    default:
       DequantizeRow(w, r, out);
       return;
   }

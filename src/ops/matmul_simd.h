@@ -107,6 +107,28 @@ void DotRow(const WT* w, int64_t k, const float* x, int64_t ldx, float* y, int64
   }
 }
 
+// The end of an R-row x TT-token block kernel: y[t * ldy + r] = init + the
+// lanes of acc[r][t] summed, init = y (if accumulate) or bias[r] (or 0).
+template <int R, int TT>
+inline void StoreBlock(__m512 (&acc)[R][TT], float* y, int64_t ldy, const float* bias, bool accumulate) {
+  if constexpr (R == 4) {
+    const __m128 b = bias ? _mm_loadu_ps(bias) : _mm_setzero_ps();
+#pragma GCC unroll 8
+    for (int t = 0; t < TT; ++t) {
+      const __m128 init = accumulate ? _mm_loadu_ps(y + t * ldy) : b;
+      _mm_storeu_ps(y + t * ldy,
+                    _mm_add_ps(Reduce4(acc[0][t], acc[1][t], acc[2][t], acc[3][t]), init));
+    }
+  } else {
+#pragma GCC unroll 8
+    for (int t = 0; t < TT; ++t)
+#pragma GCC unroll 8
+      for (int r = 0; r < R; ++r)
+        y[t * ldy + r] = _mm512_reduce_add_ps(acc[r][t]) +
+                         (accumulate ? y[t * ldy + r] : bias ? bias[r] : 0.f);
+  }
+}
+
 // R rows (w, stride ldw) x TT tokens over k columns; init as DotRow (bias
 // holds R values or is null).
 template <int R, int TT, bool kPrefetch, class WT>
@@ -150,22 +172,7 @@ void DotBlock(const WT* w, int64_t ldw, int64_t k, const float* x, int64_t ldx, 
       for (int t = 0; t < TT; ++t) acc[r][t] = _mm512_fmadd_ps(wv, xv[t], acc[r][t]);
     }
   }
-  if constexpr (R == 4) {
-    const __m128 b = bias ? _mm_loadu_ps(bias) : _mm_setzero_ps();
-#pragma GCC unroll 8
-    for (int t = 0; t < TT; ++t) {
-      const __m128 init = accumulate ? _mm_loadu_ps(y + t * ldy) : b;
-      _mm_storeu_ps(y + t * ldy,
-                    _mm_add_ps(Reduce4(acc[0][t], acc[1][t], acc[2][t], acc[3][t]), init));
-    }
-  } else {
-#pragma GCC unroll 8
-    for (int t = 0; t < TT; ++t)
-#pragma GCC unroll 8
-      for (int r = 0; r < R; ++r)
-        y[t * ldy + r] = _mm512_reduce_add_ps(acc[r][t]) +
-                         (accumulate ? y[t * ldy + r] : bias ? bias[r] : 0.f);
-  }
+  StoreBlock<R, TT>(acc, y, ldy, bias, accumulate);
 }
 
 template <int R, bool kPrefetch, class WT>
@@ -201,52 +208,73 @@ inline int GroupSize(int64_t left, int max_group) {
   return int((left + groups - 1) / groups);
 }
 
-template <int R, class WT>
-void DotRowsBlocked(const WT* W, int64_t cols, int64_t r0, int64_t r1, const float* x, int64_t T,
-                    float* y, int64_t ldy, const float* bias) {
-  // Column chunks only when the activations of one token group would not
-  // stay in L2 otherwise, then token blocks sized to the L2 budget. (Chunks
-  // sized for L1 reuse of the weights measured no better and cost at T < 16.)
+// The blocking of the c-in-lanes kernels for large T x cols, shared by the
+// exact ones (f32 activations read in place) and bf16 fast mode
+// (matmul_bf16.cc: activations converted to bf16 per block). Column chunks
+// only when the activations of one token group would not stay in L2
+// otherwise, then token blocks sized to the L2 budget. (Chunks sized for L1
+// reuse of the weights measured no better and cost at T < 16.) Within a
+// block: rows in groups of R, tokens in groups of at most 6.
+//   act_bytes       bytes per activation as the kernels read it
+//   col_align       chunk widths are multiples of this
+//   ld_of(kc)       row stride of a prepared block of kc columns
+//   prepare(t0, nt, c0, k, ld) -> the block of tokens [t0, t0 + nt) x
+//                   columns [c0, c0 + k), row stride ld
+//   block(n, first, r, c0, k, xb, ld, yb, accumulate): rows [r, r + R) x
+//                   n tokens (first: the token group that streams the weights)
+//   row(r, c0, k, xb, ld, nt, yb, accumulate): row r x all nt tokens
+// yb points at y's row of the block's first token; accumulate: c0 > 0.
+template <int R, class Act, class LdOf, class Prepare, class Block, class Row>
+void BlockedRows(int64_t cols, int64_t r0, int64_t r1, int64_t T, int64_t act_bytes, int64_t col_align,
+                 float* y, int64_t ldy, LdOf&& ld_of, Prepare&& prepare, Block&& block, Row&& row) {
   int64_t kc = cols;
-  if (T * cols * int64_t(sizeof(float)) > kXBlockBytes && cols > kMaxChunk) {
+  if (T * cols * act_bytes > kXBlockBytes && cols > kMaxChunk) {
     const int64_t chunks = (cols + kMaxChunk - 1) / kMaxChunk;
-    kc = ((cols + chunks - 1) / chunks + 15) / 16 * 16;
+    kc = ((cols + chunks - 1) / chunks + col_align - 1) / col_align * col_align;
   }
+  const int64_t ld = ld_of(kc);
   int64_t tb = T;
-  if (T * kc * int64_t(sizeof(float)) > kXBlockBytes)
-    tb = std::max<int64_t>(6, kXBlockBytes / (kc * int64_t(sizeof(float))) / 6 * 6);
+  if (T * ld * act_bytes > kXBlockBytes) tb = std::max<int64_t>(6, kXBlockBytes / (ld * act_bytes) / 6 * 6);
   for (int64_t t0 = 0; t0 < T; t0 += tb) {
     const int64_t nt = std::min(tb, T - t0);
     for (int64_t c0 = 0; c0 < cols; c0 += kc) {
       const int64_t k = std::min(kc, cols - c0);
       const bool acc = c0 > 0;
-      const float* xb = x + t0 * cols + c0;
+      const Act* xb = prepare(t0, nt, c0, k, ld);
       float* yb = y + t0 * ldy;
       int64_t r = r0;
-      for (; r + R <= r1; r += R) {
-        const WT* w = W + r * cols + c0;
-        const float* b = bias ? bias + r : nullptr;
+      for (; r + R <= r1; r += R)
         for (int64_t t = 0; t < nt;) {
           const int n = GroupSize(nt - t, 6);
-          if (t == 0)
-            DotBlockGroup<R, true>(n, w, cols, k, xb, cols, yb + r, ldy, b, acc);
-          else
-            DotBlockGroup<R, false>(n, w, cols, k, xb + t * cols, cols, yb + t * ldy + r, ldy, b,
-                                    acc);
+          block(n, t == 0, r, c0, k, xb + t * ld, ld, yb + t * ldy, acc);
           t += n;
         }
-      }
-      for (; r < r1; ++r) {
+      for (; r < r1; ++r) row(r, c0, k, xb, ld, nt, yb, acc);
+    }
+  }
+}
+
+template <int R, class WT>
+void DotRowsBlocked(const WT* W, int64_t cols, int64_t r0, int64_t r1, const float* x, int64_t T,
+                    float* y, int64_t ldy, const float* bias) {
+  BlockedRows<R, float>(
+      cols, r0, r1, T, sizeof(float), 16, y, ldy, [&](int64_t) { return cols; },
+      [&](int64_t t0, int64_t, int64_t c0, int64_t, int64_t) { return x + t0 * cols + c0; },
+      [&](int n, bool first, int64_t r, int64_t c0, int64_t k, const float* xb, int64_t ld, float* yb, bool acc) {
+        const WT* w = W + r * cols + c0;
+        const float* b = bias ? bias + r : nullptr;
+        if (first) DotBlockGroup<R, true>(n, w, cols, k, xb, ld, yb + r, ldy, b, acc);
+        else DotBlockGroup<R, false>(n, w, cols, k, xb, ld, yb + r, ldy, b, acc);
+      },
+      [&](int64_t r, int64_t c0, int64_t k, const float* xb, int64_t ld, int64_t nt, float* yb, bool acc) {
         const WT* w = W + r * cols + c0;
         const float b = bias ? bias[r] : 0.f;
         for (int64_t t = 0; t < nt;) {
           const int n = GroupSize(nt - t, 8);
-          DotRowGroup(n, w, k, xb + t * cols, cols, yb + t * ldy + r, ldy, b, acc);
+          DotRowGroup(n, w, k, xb + t * ld, ld, yb + t * ldy + r, ldy, b, acc);
           t += n;
         }
-      }
-    }
-  }
+      });
 }
 
 // Rows [r0, r1), all T tokens: y[t * ldy + r] = W[r, :] . x[t, :] + bias[r].

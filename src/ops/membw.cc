@@ -24,12 +24,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-double ProcessCpuSeconds() {
-  timespec ts;
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-  return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
-}
-
 double Seconds(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double>(b - a).count();
 }
@@ -150,6 +144,32 @@ __attribute__((target("avx512f,avx512vnni"))) void VnniAvx512(int64_t iters) {
         "xmm11", "xmm14", "xmm15", "cc");
 }
 
+// vdpbf16ps: 16 lanes x 2 multiply-adds; 12 independent chains.
+__attribute__((target("avx512f,avx512bf16"))) void Bf16Avx512(int64_t iters) {
+  __asm__ volatile(
+      "vpxord %%zmm14, %%zmm14, %%zmm14\n\t"
+      "vpxord %%zmm15, %%zmm15, %%zmm15\n\t"
+      "1:\n\t"
+      "vdpbf16ps %%zmm14, %%zmm15, %%zmm0\n\t"
+      "vdpbf16ps %%zmm14, %%zmm15, %%zmm1\n\t"
+      "vdpbf16ps %%zmm14, %%zmm15, %%zmm2\n\t"
+      "vdpbf16ps %%zmm14, %%zmm15, %%zmm3\n\t"
+      "vdpbf16ps %%zmm14, %%zmm15, %%zmm4\n\t"
+      "vdpbf16ps %%zmm14, %%zmm15, %%zmm5\n\t"
+      "vdpbf16ps %%zmm14, %%zmm15, %%zmm6\n\t"
+      "vdpbf16ps %%zmm14, %%zmm15, %%zmm7\n\t"
+      "vdpbf16ps %%zmm14, %%zmm15, %%zmm8\n\t"
+      "vdpbf16ps %%zmm14, %%zmm15, %%zmm9\n\t"
+      "vdpbf16ps %%zmm14, %%zmm15, %%zmm10\n\t"
+      "vdpbf16ps %%zmm14, %%zmm15, %%zmm11\n\t"
+      "dec %0\n\t"
+      "jnz 1b\n\t"
+      : "+r"(iters)
+      :
+      : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10",
+        "xmm11", "xmm14", "xmm15", "cc");
+}
+
 void FmaScalar(int64_t iters) {
   float a0 = 0, a1 = 1, a2 = 2, a3 = 3, a4 = 4, a5 = 5, a6 = 6, a7 = 7;
   for (int64_t it = 0; it < iters; ++it) {
@@ -165,6 +185,12 @@ void FmaScalar(int64_t iters) {
 volatile uint64_t g_sink;
 
 }  // namespace
+
+double ProcessCpuSeconds() {
+  timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
+}
 
 double StreamingReadSeconds(ThreadPool& pool, const void* data, size_t bytes) {
   const uint8_t* buf = static_cast<const uint8_t*>(data);
@@ -235,19 +261,39 @@ double MeasurePeakGflops(ThreadPool& pool, double* cpu_gflops) {
   return best;
 }
 
-double MeasurePeakInt8Gops(ThreadPool& pool) {
-  if (QuantBestIsa() != QuantIsa::Avx512) return 0;
+namespace {
+
+// Best of 10 runs of loop(kFmaIters) on every thread; ops_per_iter per thread.
+template <class Loop>
+double MeasureLoopPeak(ThreadPool& pool, Loop loop, double ops_per_iter, double* cpu_rate) {
   const int n = pool.size();
-  double best = 0;
+  double best = 0, best_cpu = 0;
   for (int rep = 0; rep < 10; ++rep) {
+    const double c0 = ProcessCpuSeconds();
     const auto t0 = Clock::now();
     pool.ParallelFor(n, 1, [&](int64_t b, int64_t e, int) {
-      for (int64_t w = b; w < e; ++w) VnniAvx512(kFmaIters);
+      for (int64_t w = b; w < e; ++w) loop(kFmaIters);
     });
     const double s = Seconds(t0, Clock::now());
-    best = std::max(best, double(n) * kFmaIters * 12 * 64 * 2 / s * 1e-9);
+    const double cpu = ProcessCpuSeconds() - c0;
+    const double ops = double(n) * kFmaIters * ops_per_iter;
+    best = std::max(best, ops / s * 1e-9);
+    best_cpu = std::max(best_cpu, ops / (cpu / n) * 1e-9);
   }
+  if (cpu_rate) *cpu_rate = best_cpu;
   return best;
+}
+
+}  // namespace
+
+double MeasurePeakInt8Gops(ThreadPool& pool, double* cpu_gops) {
+  if (Int8KernelIsa(ActiveIsa()) != Isa::kAvx512) return 0;
+  return MeasureLoopPeak(pool, VnniAvx512, 12.0 * 64 * 2, cpu_gops);  // 12 x 16 lanes x 4 MACs
+}
+
+double MeasurePeakBf16Gflops(ThreadPool& pool, double* cpu_gflops) {
+  if (!ActiveHasAvx512Bf16()) return 0;
+  return MeasureLoopPeak(pool, Bf16Avx512, 12.0 * 32 * 2, cpu_gflops);  // 12 x 16 lanes x 2 MACs
 }
 
 }  // namespace rg

@@ -1,5 +1,6 @@
 // Machine limits for benchmarks and `rgemma bench`: streaming read bandwidth
-// and the f32 FMA peak, measured with every thread of the pool.
+// and the f32 FMA, bf16 dot and int8 dot peaks, measured with every thread
+// of the pool.
 #pragma once
 
 #include <cstddef>
@@ -26,7 +27,13 @@ double MeasurePeakGflops(ThreadPool& pool, double* cpu_gflops = nullptr);
 
 // Best of a few timed runs of independent AVX-512 VNNI vpdpbusd (int8 dot
 // products, 2 ops per multiply-add) on every thread; 0 when the CPU has no
-// VNNI (the int8 kernels then run AVX2 or scalar code).
-double MeasurePeakInt8Gops(ThreadPool& pool);
+// VNNI (the int8 kernels then run AVX2 or scalar code). cpu_gops as above.
+double MeasurePeakInt8Gops(ThreadPool& pool, double* cpu_gops = nullptr);
+
+// The same for AVX512_BF16 vdpbf16ps (2 FLOP per multiply-add); 0 without it.
+double MeasurePeakBf16Gflops(ThreadPool& pool, double* cpu_gflops = nullptr);
+
+// CPU time this process has used, seconds (all threads).
+double ProcessCpuSeconds();
 
 }  // namespace rg

@@ -36,18 +36,25 @@ uint16_t F32ToF16(float f) {
 
 using quant_internal::F32ToF16;
 
-bool IsQuantizedFormat(WeightFormat f) { return f == WeightFormat::Q8 || f == WeightFormat::Q4; }
+bool IsQuantizedFormat(WeightFormat f) {
+  return f == WeightFormat::Q8 || f == WeightFormat::Q4 || f == WeightFormat::Q8_256 || f == WeightFormat::Q4_256;
+}
+
+bool IsQ4Family(WeightFormat f) { return f == WeightFormat::Q4 || f == WeightFormat::Q4_256; }
+
+int QuantBlockCols(WeightFormat f) {
+  RG_CHECK(IsQuantizedFormat(f), "QuantBlockCols: ", WeightFormatName(f), " is not a quantized format");
+  return f == WeightFormat::Q8_256 || f == WeightFormat::Q4_256 ? 256 : 32;
+}
+
+int QuantHeaderBytes(WeightFormat f) { return QuantBlockCols(f) == 32 ? 32 : 64; }
 
 size_t QuantBlockBytes(WeightFormat f) {
-  switch (f) {
-    case WeightFormat::Q8: return 32 + 512;
-    case WeightFormat::Q4: return 32 + 256;
-    default: Fail("QuantBlockBytes: ", WeightFormatName(f), " is not a quantized format");
-  }
+  return size_t(QuantHeaderBytes(f)) + size_t(kQuantGroupRows) * QuantBlockCols(f) * (IsQ4Family(f) ? 4 : 8) / 8;
 }
 
 size_t QuantizedGroupBytes(WeightFormat f, int64_t cols) {
-  return size_t(QuantBlocksPerRow(cols)) * QuantBlockBytes(f);
+  return size_t(QuantBlocksPerRow(f, cols)) * QuantBlockBytes(f);
 }
 
 size_t QuantizedBytes(WeightFormat f, int64_t rows, int64_t cols) {
@@ -87,14 +94,14 @@ constexpr float kF16Max = 65504.f;
 
 using quant_internal::RoundHalfEven;
 
-// Q8: one row's block of n (<= 32) values -> scale bits + 32 codes.
-void QuantizeBlockQ8(const float* w, int n, uint16_t* scale, int8_t* q) {
+// Q8: one row's block of n (<= kb) values -> scale bits + kb codes.
+void QuantizeBlockQ8(const float* w, int n, int kb, uint16_t* scale, int8_t* q) {
   float amax = 0.f;
   for (int i = 0; i < n; ++i) {
     const float a = std::fabs(w[i]);
     amax = a > amax ? a : amax;
   }
-  std::memset(q, 0, 32);
+  std::memset(q, 0, size_t(kb));
   *scale = 0;
   if (amax == 0.f) return;
   const float d = amax / 127.f;
@@ -162,8 +169,9 @@ inline Q4Fit Q4Eval(const float* w, int n, float d, uint8_t* codes) {
           (skk[0] + skk[1]) + (skk[2] + skk[3])};
 }
 
-void QuantizeBlockQ4(const float* w, int n, uint16_t* scale, uint8_t* codes) {
-  std::memset(codes, 0, 32);
+// Q4: one row's block of n (<= kb) values -> scale bits + kb codes.
+void QuantizeBlockQ4(const float* w, int n, int kb, uint16_t* scale, uint8_t* codes) {
+  std::memset(codes, 0, size_t(kb));
   *scale = 0;
   float amax = 0.f, vmax = 0.f;
   for (int i = 0; i < n; ++i)
@@ -220,39 +228,45 @@ inline float Load<float>(const float* p) { return *p; }
 template <>
 inline float Load<uint16_t>(const uint16_t* p) { return BF16ToF32(*p); }
 
+// Byte of row i (in its group), column c (< KB) of a block, and the nibble
+// shift for Q4: the layout in quant.h.
+inline size_t CodeByte(int header, bool q4, int i, int c) {
+  const int j = c / 4, e = c % 4;
+  return size_t(header + 64 * (q4 ? j / 2 : j) + 4 * i + e);
+}
+inline int NibbleShift(int c) { return 4 * ((c / 4) % 2); }
+
 template <class Src>
 void QuantizeGroups(WeightFormat f, const Src* src, int64_t rows, int64_t cols, uint8_t* dst,
                     int64_t g0, int64_t g1) {
-  const int64_t nb = QuantBlocksPerRow(cols);
+  const int kb = QuantBlockCols(f), header = QuantHeaderBytes(f);
+  const bool q4 = IsQ4Family(f);
+  const int64_t nb = QuantBlocksPerRow(f, cols);
   const size_t bb = QuantBlockBytes(f), gbytes = QuantizedGroupBytes(f, cols);
-  float w[32];
+  float w[256];    // one row's block, [kb]
+  uint8_t q[256];  // its codes, [kb]
   for (int64_t g = g0; g < g1; ++g) {
     uint8_t* gp = dst + size_t(g) * gbytes;
     for (int64_t b = 0; b < nb; ++b) {
       uint8_t* blk = gp + size_t(b) * bb;
       std::memset(blk, 0, bb);
-      const int n = int(std::min<int64_t>(32, cols - b * 32));
+      const int n = int(std::min<int64_t>(kb, cols - b * kb));
       for (int i = 0; i < kQuantGroupRows; ++i) {
         const int64_t r = g * kQuantGroupRows + i;
         if (r >= rows) break;
-        const Src* s = src + r * cols + b * 32;
+        const Src* s = src + r * cols + b * kb;
         for (int c = 0; c < n; ++c) {
           w[c] = Load(s + c);
           if (!std::isfinite(w[c]))
-            Fail("quantization: non-finite weight ", w[c], " at [", r, ", ", b * 32 + c, "]");
+            Fail("quantization: non-finite weight ", w[c], " at [", r, ", ", b * kb + c, "]");
         }
         uint16_t h = 0;
-        if (f == WeightFormat::Q8) {
-          int8_t q[32];
-          QuantizeBlockQ8(w, n, &h, q);
-          for (int c = 0; c < 32; ++c) blk[32 + 64 * (c / 4) + 4 * i + (c % 4)] = uint8_t(q[c]);
+        if (!q4) {
+          QuantizeBlockQ8(w, n, kb, &h, reinterpret_cast<int8_t*>(q));
+          for (int c = 0; c < kb; ++c) blk[CodeByte(header, false, i, c)] = q[c];
         } else {
-          uint8_t k[32];
-          QuantizeBlockQ4(w, n, &h, k);
-          for (int c = 0; c < 32; ++c) {
-            const int j = c / 4, e = c % 4;
-            blk[32 + 64 * (j / 2) + 4 * i + e] |= uint8_t(k[c] << (4 * (j % 2)));
-          }
+          QuantizeBlockQ4(w, n, kb, &h, q);
+          for (int c = 0; c < kb; ++c) blk[CodeByte(header, true, i, c)] |= uint8_t(q[c] << NibbleShift(c));
         }
         StoreF16(blk + 2 * i, h);
       }
@@ -296,7 +310,9 @@ void DequantizeRow(const WeightMatrix& w, int64_t r, float* out) {
   RG_CHECK(IsQuantizedFormat(w.format), "DequantizeRow: format ", WeightFormatName(w.format),
            " is not quantized");
   RG_DCHECK(r >= 0 && r < w.rows);
-  const int64_t nb = QuantBlocksPerRow(w.cols);
+  const int kb = QuantBlockCols(w.format), header = QuantHeaderBytes(w.format);
+  const bool q4 = IsQ4Family(w.format);
+  const int64_t nb = QuantBlocksPerRow(w.format, w.cols);
   const size_t bb = QuantBlockBytes(w.format);
   const int i = int(r % kQuantGroupRows);
   const uint8_t* gp = static_cast<const uint8_t*>(w.data) +
@@ -304,17 +320,11 @@ void DequantizeRow(const WeightMatrix& w, int64_t r, float* out) {
   for (int64_t b = 0; b < nb; ++b) {
     const uint8_t* blk = gp + size_t(b) * bb;
     const float d = F16ToF32(LoadF16(blk + 2 * i));
-    const int n = int(std::min<int64_t>(32, w.cols - b * 32));
-    float* o = out + b * 32;
-    if (w.format == WeightFormat::Q8) {
-      for (int c = 0; c < n; ++c)
-        o[c] = d * float(int8_t(blk[32 + 64 * (c / 4) + 4 * i + (c % 4)]));
-    } else {
-      for (int c = 0; c < n; ++c) {
-        const int j = c / 4;
-        const int k = (blk[32 + 64 * (j / 2) + 4 * i + (c % 4)] >> (4 * (j % 2))) & 15;
-        o[c] = d * float(kQ4Codebook[k]);
-      }
+    const int n = int(std::min<int64_t>(kb, w.cols - b * kb));
+    float* o = out + b * kb;
+    for (int c = 0; c < n; ++c) {
+      const uint8_t v = blk[CodeByte(header, q4, i, c)];
+      o[c] = d * float(q4 ? kQ4Codebook[(v >> NibbleShift(c)) & 15] : int8_t(v));
     }
   }
 }

@@ -2,12 +2,13 @@
 // scratch layout and the per-ISA kernel entry points.
 //
 // Quantized activations ("acts") are stored in token tiles of `nt` tokens
-// (the kernel's register tile). Tile k holds tokens [k*nt, min(T, (k+1)*nt)),
-// n of them, and starts at byte k * nt * nb * kActBytesPerTokenBlock. Inside
-// a tile, block b is a record of 40*n bytes at offset b * 40 * n:
-//   int32 corr[n]     -128 * sum of the block's 32 int8 codes, per token
-//   float sx[n]       the block's activation scale, per token
-//   int32 xq[8][n]    xq[j][t] = the 4 int8 codes of columns 4j..4j+3 of token t
+// (the kernel's register tile), in blocks of KB columns (the weight format's
+// QuantBlockCols). Tile k holds tokens [k*nt, min(T, (k+1)*nt)), n of them,
+// and starts at byte k * nt * nb * ActRecordBytes(KB). Inside a tile, block b
+// is a record of n * ActRecordBytes(KB) bytes at offset b * n * ActRecordBytes(KB):
+//   int32 corr[n]          -128 * sum of the block's KB int8 codes, per token
+//   float sx[n]            the block's activation scale, per token
+//   int32 xq[KB / 4][n]    xq[j][t] = the 4 int8 codes of columns 4j..4j+3 of token t
 // so a kernel broadcasts xq[j][t] against 16 rows x 4 columns of weights.
 #pragma once
 
@@ -18,20 +19,22 @@
 
 namespace rg::quant_internal {
 
-inline constexpr int kActBytesPerTokenBlock = 40;
+// Bytes per token and block: corr, sx and KB / 4 words of codes.
+inline constexpr size_t ActRecordBytes(int kb) { return 8 + size_t(kb); }
 
-inline size_t ActBytes(int64_t T, int64_t nb, int nt) {
+inline size_t ActBytes(int64_t T, int64_t nb, int nt, int kb) {
   const int64_t tiles = (T + nt - 1) / nt;
-  return size_t(tiles) * nt * nb * kActBytesPerTokenBlock;
+  return size_t(tiles) * nt * nb * ActRecordBytes(kb);
 }
-inline uint8_t* ActTile(uint8_t* acts, int64_t k, int64_t nb, int nt) {
-  return acts + size_t(k) * nt * nb * kActBytesPerTokenBlock;
+inline uint8_t* ActTile(uint8_t* acts, int64_t k, int64_t nb, int nt, int kb) {
+  return acts + size_t(k) * nt * nb * ActRecordBytes(kb);
 }
 
-// The scalar definition of activation quantization of one block of n <= 32
-// values (zero-padded to 32): codes q[32], scale *sx, code sum *sum.
-void QuantizeActBlock(const float* x, int n, int8_t* q, float* sx, int32_t* sum);
+// The scalar definition of activation quantization of one block of n <= kb
+// values (zero-padded to kb): codes q[kb], scale *sx, code sum *sum.
+void QuantizeActBlock(const float* x, int n, int kb, int8_t* q, float* sx, int32_t* sum);
 
+// One product for the kernels: the weights, and x quantized into acts.
 struct QuantKernelArgs {
   WeightFormat format;
   const uint8_t* w;  // packed weights
@@ -42,20 +45,20 @@ struct QuantKernelArgs {
   const float* bias;
 };
 
-// Quantizes tokens of tiles [k0, k1) of x [T, cols] into acts.
-void QuantizeActsAvx512(const float* x, int64_t cols, int64_t nb, int64_t T, int nt, int64_t k0,
-                        int64_t k1, uint8_t* acts);
-void QuantizeActsAvx2(const float* x, int64_t cols, int64_t nb, int64_t T, int nt, int64_t k0,
-                      int64_t k1, uint8_t* acts);
+// Quantizes tokens of tiles [k0, k1) of x [T, cols] into acts (blocks of kb).
+void QuantizeActsAvx512(const float* x, int64_t cols, int kb, int64_t nb, int64_t T, int nt,
+                        int64_t k0, int64_t k1, uint8_t* acts);
+void QuantizeActsAvx2(const float* x, int64_t cols, int kb, int64_t nb, int64_t T, int nt,
+                      int64_t k0, int64_t k1, uint8_t* acts);
 // Computes y for row groups [g0, g1) and all T tokens.
 void QuantMatMulAvx512(const QuantKernelArgs& a, int64_t g0, int64_t g1);
 void QuantMatMulAvx2(const QuantKernelArgs& a, int64_t g0, int64_t g1);
-// Register tile (tokens) of each kernel. AVX-512 Q8 uses 12 tokens (12
-// int32 + 12 f32 accumulators: the weight load and sign flip are shared by
-// more products; +2-3% prefill on Zen 4); Q4 needs registers for its
-// codebook lookup and keeps 8.
-inline constexpr int kNtAvx512 = 12;
-inline constexpr int kNtAvx512Q4 = 8;
+
+// Register tile (tokens) of each kernel: the most tokens a weight vector is
+// loaded for. AVX-512 uses 12 (12 int32 + 12 f32 accumulators: the weight
+// load and sign flip are shared by more products; +2-3% prefill on Zen 4
+// over 8); the Q4 formats need registers for their codebook lookup and keep 8.
+int MaxTileAvx512(WeightFormat f);
 inline constexpr int kNtAvx2 = 2;
 
 }  // namespace rg::quant_internal

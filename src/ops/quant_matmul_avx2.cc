@@ -34,11 +34,13 @@ RG_TARGET_AVX2 inline void Step(__m256i (*acc)[2], const int32_t* xq, __m256i on
   }
 }
 
-// 16 rows (one group, as two 8-row halves) x N tokens over all nb blocks.
-template <int N, bool Q4>
+// 16 rows (one group, as two 8-row halves) x N tokens over all nb blocks of
+// KB columns (block layout in ops/quant.h: header H, then the codes).
+template <int N, bool Q4, int KB>
 RG_TARGET_AVX2 void Micro(const uint8_t* wg, int64_t nb, const uint8_t* tile, float* y,
                           int64_t rows, int64_t r0, int valid, const float* bias) {
-  constexpr size_t kBB = Q4 ? 288 : 544;
+  constexpr int kHeader = KB == 32 ? 32 : 64;
+  constexpr size_t kBB = kHeader + size_t(16) * KB * (Q4 ? 4 : 8) / 8;
   __m256 f[N][2];
   for (int t = 0; t < N; ++t) f[t][0] = f[t][1] = _mm256_setzero_ps();
   const __m256i ones = _mm256_set1_epi16(1), m0f = _mm256_set1_epi8(0x0f);
@@ -49,7 +51,7 @@ RG_TARGET_AVX2 void Micro(const uint8_t* wg, int64_t nb, const uint8_t* tile, fl
 
   const uint8_t* blk = wg;
   const uint8_t* rec = tile;
-  for (int64_t b = 0; b < nb; ++b, blk += kBB, rec += kActBytesPerTokenBlock * N) {
+  for (int64_t b = 0; b < nb; ++b, blk += kBB, rec += ActRecordBytes(KB) * N) {
     const float* sx = reinterpret_cast<const float*>(rec + 4 * N);
     const int32_t* xq = reinterpret_cast<const int32_t*>(rec + 8 * N);
     const __m256 sw0 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk)));
@@ -57,14 +59,14 @@ RG_TARGET_AVX2 void Micro(const uint8_t* wg, int64_t nb, const uint8_t* tile, fl
     __m256i acc[N][2];
     for (int t = 0; t < N; ++t) acc[t][0] = acc[t][1] = _mm256_setzero_si256();
     if constexpr (!Q4) {
-      for (int j = 0; j < 8; ++j) {
-        const uint8_t* p = blk + 32 + 64 * j;
+      for (int j = 0; j < KB / 4; ++j) {
+        const uint8_t* p = blk + kHeader + 64 * j;
         Step<N>(acc, xq, ones, j, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)),
              _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 32)));
       }
     } else {
-      for (int c = 0; c < 4; ++c) {
-        const uint8_t* p = blk + 32 + 64 * c;
+      for (int c = 0; c < KB / 8; ++c) {
+        const uint8_t* p = blk + kHeader + 64 * c;
         const __m256i p0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
         const __m256i p1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 32));
         Step<N>(acc, xq, ones, 2 * c, _mm256_shuffle_epi8(lut, _mm256_and_si256(p0, m0f)),
@@ -91,11 +93,11 @@ RG_TARGET_AVX2 void Micro(const uint8_t* wg, int64_t nb, const uint8_t* tile, fl
   }
 }
 
-template <bool Q4>
+template <bool Q4, int KB>
 RG_TARGET_AVX2 void Kernel(const QuantKernelArgs& a, int64_t g0, int64_t g1) {
   static_assert(kNtAvx2 == 2, "update the dispatch");
   const int nt = a.nt;
-  const size_t gbytes = size_t(a.nb) * (Q4 ? 288 : 544);
+  const size_t gbytes = size_t(a.nb) * ((KB == 32 ? 32 : 64) + size_t(16) * KB * (Q4 ? 4 : 8) / 8);
   const int64_t tiles = (a.T + nt - 1) / nt;
   // Group blocks as in the AVX-512 kernel: a few row groups' weights stay in
   // L2 while every token tile passes over them.
@@ -104,14 +106,14 @@ RG_TARGET_AVX2 void Kernel(const QuantKernelArgs& a, int64_t g0, int64_t g1) {
     const int64_t ge = std::min(g1, gs + gb);
     for (int64_t k = 0; k < tiles; ++k) {
       const int n = int(std::min<int64_t>(nt, a.T - k * nt));
-      const uint8_t* tile = ActTile(const_cast<uint8_t*>(a.acts), k, a.nb, nt);
+      const uint8_t* tile = ActTile(const_cast<uint8_t*>(a.acts), k, a.nb, nt, KB);
       float* yk = a.y + k * nt * a.rows;
       for (int64_t g = gs; g < ge; ++g) {
         const uint8_t* wg = a.w + size_t(g) * gbytes;
         const int64_t r0 = g * 16;
         const int valid = int(std::min<int64_t>(16, a.rows - r0));
-        if (n == 2) Micro<2, Q4>(wg, a.nb, tile, yk, a.rows, r0, valid, a.bias);
-        else Micro<1, Q4>(wg, a.nb, tile, yk, a.rows, r0, valid, a.bias);
+        if (n == 2) Micro<2, Q4, KB>(wg, a.nb, tile, yk, a.rows, r0, valid, a.bias);
+        else Micro<1, Q4, KB>(wg, a.nb, tile, yk, a.rows, r0, valid, a.bias);
       }
     }
   }
@@ -121,31 +123,36 @@ RG_TARGET_AVX2 void Kernel(const QuantKernelArgs& a, int64_t g0, int64_t g1) {
 
 // Activation quantization for this kernel: the scalar definition, laid out in
 // tiles (the AVX2 level is a fallback; this is not its bottleneck).
-void QuantizeActsAvx2(const float* x, int64_t cols, int64_t nb, int64_t T, int nt, int64_t k0,
+void QuantizeActsAvx2(const float* x, int64_t cols, int kb, int64_t nb, int64_t T, int nt, int64_t k0,
                       int64_t k1, uint8_t* acts) {
   for (int64_t k = k0; k < k1; ++k) {
     const int tn = int(std::min<int64_t>(nt, T - k * nt));
-    uint8_t* tile = ActTile(acts, k, nb, nt);
+    uint8_t* tile = ActTile(acts, k, nb, nt, kb);
     for (int t = 0; t < tn; ++t) {
       const float* xt = x + (k * nt + t) * cols;
       for (int64_t b = 0; b < nb; ++b) {
-        uint8_t* rec = tile + size_t(b) * kActBytesPerTokenBlock * tn;
-        int8_t q[32];
+        uint8_t* rec = tile + size_t(b) * ActRecordBytes(kb) * tn;
+        int8_t q[256];  // [kb]
         float sx;
         int32_t sum;
-        QuantizeActBlock(xt + b * 32, int(std::min<int64_t>(32, cols - b * 32)), q, &sx, &sum);
+        QuantizeActBlock(xt + b * kb, int(std::min<int64_t>(kb, cols - b * kb)), kb, q, &sx, &sum);
         const int32_t corr = -128 * sum;
         std::memcpy(rec + 4 * t, &corr, 4);
         std::memcpy(rec + 4 * tn + 4 * t, &sx, 4);
-        for (int j = 0; j < 8; ++j) std::memcpy(rec + 8 * tn + 4 * (j * tn + t), q + 4 * j, 4);
+        for (int j = 0; j < kb / 4; ++j) std::memcpy(rec + 8 * tn + 4 * (j * tn + t), q + 4 * j, 4);
       }
     }
   }
 }
 
 void QuantMatMulAvx2(const QuantKernelArgs& a, int64_t g0, int64_t g1) {
-  if (a.format == WeightFormat::Q4) Kernel<true>(a, g0, g1);
-  else Kernel<false>(a, g0, g1);
+  switch (a.format) {
+    case WeightFormat::Q8: return Kernel<false, 32>(a, g0, g1);
+    case WeightFormat::Q4: return Kernel<true, 32>(a, g0, g1);
+    case WeightFormat::Q8_256: return Kernel<false, 256>(a, g0, g1);
+    case WeightFormat::Q4_256: return Kernel<true, 256>(a, g0, g1);
+    default: return;
+  }
 }
 
 }  // namespace rg::quant_internal

@@ -1,7 +1,7 @@
 // AVX-512 VNNI kernels for the quantized matmul (math in ops/quant_matmul.h,
 // activation layout in ops/quant_kernels.h). Compiled for the portable
 // baseline; only these functions carry the AVX-512 target and are called
-// after QuantIsaSupported(QuantIsa::Avx512).
+// when Int8KernelIsa() is kAvx512.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -21,31 +21,52 @@
 namespace rg::quant_internal {
 namespace {
 
-// One token's block of n (<= 32) values; writes its slot of a tile record.
+// The compile-time shape of a format's blocks (ops/quant.h).
+template <WeightFormat F>
+struct Shape {
+  static constexpr bool kQ4 = F == WeightFormat::Q4 || F == WeightFormat::Q4_256;
+  static constexpr int kKb = F == WeightFormat::Q8_256 || F == WeightFormat::Q4_256 ? 256 : 32;
+  static constexpr int kHeader = kKb == 32 ? 32 : 64;
+  static constexpr size_t kBlockBytes = kHeader + size_t(16) * kKb * (kQ4 ? 4 : 8) / 8;
+};
+
+// One token's block of n (<= KB) values; writes its slot of a tile record.
+template <int KB>
 RG_TARGET_AVX512 inline void QuantizeBlock(const float* p, int n, uint8_t* rec, int tn, int t) {
-  const __mmask16 m0 = n >= 16 ? __mmask16(0xffff) : __mmask16((1u << n) - 1);
-  const __mmask16 m1 = n >= 32 ? __mmask16(0xffff) : n > 16 ? __mmask16((1u << (n - 16)) - 1) : 0;
-  const __m512 x0 = _mm512_maskz_loadu_ps(m0, p), x1 = _mm512_maskz_loadu_ps(m1, p + 16);
-  const __mmask16 bad = __mmask16(_mm512_fpclass_ps_mask(x0, 0x99) | _mm512_fpclass_ps_mask(x1, 0x99));
-  const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(x0), _mm512_abs_ps(x1)));
+  constexpr int V = KB / 16;  // vectors of 16 values
+  __m512 x[V];
+  __mmask16 bad = 0;
+  __m512 amax_v = _mm512_setzero_ps();
+#pragma GCC unroll 16
+  for (int v = 0; v < V; ++v) {
+    const int left = n - 16 * v;
+    const __mmask16 m = left >= 16 ? __mmask16(0xffff) : left <= 0 ? __mmask16(0) : __mmask16((1u << left) - 1);
+    x[v] = _mm512_maskz_loadu_ps(m, p + 16 * v);
+    bad = __mmask16(bad | _mm512_fpclass_ps_mask(x[v], 0x99));  // NaN or Inf
+    amax_v = _mm512_max_ps(amax_v, _mm512_abs_ps(x[v]));
+  }
+  const float amax = _mm512_reduce_max_ps(amax_v);
   int32_t* corr = reinterpret_cast<int32_t*>(rec) + t;
   float* sx = reinterpret_cast<float*>(rec + 4 * tn) + t;
   int32_t* xq = reinterpret_cast<int32_t*>(rec + 8 * tn) + t;
   if (bad || amax < 1e-30f) {
     *corr = 0;
     *sx = bad ? NAN : 0.f;
-    for (int j = 0; j < 8; ++j) xq[j * tn] = 0;
+    for (int j = 0; j < KB / 4; ++j) xq[j * tn] = 0;
     return;
   }
   const __m512 inv = _mm512_set1_ps(127.f / amax);
-  const __m512i q0 = _mm512_cvtps_epi32(_mm512_mul_ps(x0, inv));
-  const __m512i q1 = _mm512_cvtps_epi32(_mm512_mul_ps(x1, inv));
-  *corr = -128 * _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
+  __m512i sum = _mm512_setzero_si512();
+  alignas(64) int32_t packed[KB / 4];
+#pragma GCC unroll 16
+  for (int v = 0; v < V; ++v) {
+    const __m512i q = _mm512_cvtps_epi32(_mm512_mul_ps(x[v], inv));
+    sum = _mm512_add_epi32(sum, q);
+    _mm_store_si128(reinterpret_cast<__m128i*>(packed + 4 * v), _mm512_cvtepi32_epi8(q));
+  }
+  *corr = -128 * _mm512_reduce_add_epi32(sum);
   *sx = amax / 127.f;
-  alignas(32) int32_t packed[8];
-  _mm_store_si128(reinterpret_cast<__m128i*>(packed), _mm512_cvtepi32_epi8(q0));
-  _mm_store_si128(reinterpret_cast<__m128i*>(packed + 4), _mm512_cvtepi32_epi8(q1));
-  for (int j = 0; j < 8; ++j) xq[j * tn] = packed[j];
+  for (int j = 0; j < KB / 4; ++j) xq[j * tn] = packed[j];
 }
 
 // Software prefetch of the weight stream (to L2, this far ahead) for tiles of
@@ -62,10 +83,11 @@ constexpr size_t kPrefetchBytes = 16384;
 constexpr size_t kGroupBlockBytes = 384u << 10;
 
 // 16 rows (one group) x N tokens (one tile) over all nb blocks.
-template <int N, bool Q4>
+template <int N, WeightFormat F>
 RG_TARGET_AVX512 void Micro(const uint8_t* wg, int64_t nb, const uint8_t* tile, float* y,
                             int64_t rows, int64_t r0, __mmask16 rmask, const float* bias) {
-  constexpr size_t kBB = Q4 ? 288 : 544;
+  using S = Shape<F>;
+  constexpr size_t kRecBytes = ActRecordBytes(S::kKb) * N;
   __m512 f[N];
 #pragma GCC unroll 16
   for (int t = 0; t < N; ++t) f[t] = _mm512_setzero_ps();
@@ -76,33 +98,33 @@ RG_TARGET_AVX512 void Micro(const uint8_t* wg, int64_t nb, const uint8_t* tile, 
 
   const uint8_t* blk = wg;
   const uint8_t* rec = tile;
-  for (int64_t b = 0; b < nb; ++b, blk += kBB, rec += kActBytesPerTokenBlock * N) {
-    if constexpr (N >= kPrefetchMinN<Q4>) {
+  for (int64_t b = 0; b < nb; ++b, blk += S::kBlockBytes, rec += kRecBytes) {
+    if constexpr (N >= kPrefetchMinN<S::kQ4>) {
       // With this much arithmetic per weight byte the hardware prefetcher
       // falls behind; pull the weight stream into L2 ahead of use.
 #pragma GCC unroll 9
-      for (size_t l = 0; l < kBB; l += 64)
+      for (size_t l = 0; l < S::kBlockBytes; l += 64)
         _mm_prefetch(reinterpret_cast<const char*>(blk) + kPrefetchBytes + l, _MM_HINT_T1);
     }
     const int32_t* corr = reinterpret_cast<const int32_t*>(rec);
     const float* sx = reinterpret_cast<const float*>(rec + 4 * N);
     const int32_t* xq = reinterpret_cast<const int32_t*>(rec + 8 * N);
-    const __m512 sw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk)));
+    const uint8_t* codes = blk + S::kHeader;
     __m512i acc[N];
 #pragma GCC unroll 16
     for (int t = 0; t < N; ++t) acc[t] = _mm512_set1_epi32(corr[t]);
-    if constexpr (!Q4) {
+    if constexpr (!S::kQ4) {
 #pragma GCC unroll 8
-      for (int j = 0; j < 8; ++j) {
-        const __m512i wv = _mm512_xor_si512(_mm512_loadu_si512(blk + 32 + 64 * j), x80);
+      for (int j = 0; j < S::kKb / 4; ++j) {
+        const __m512i wv = _mm512_xor_si512(_mm512_loadu_si512(codes + 64 * j), x80);
 #pragma GCC unroll 16
         for (int t = 0; t < N; ++t)
           acc[t] = _mm512_dpbusd_epi32(acc[t], wv, _mm512_set1_epi32(xq[j * N + t]));
       }
     } else {
 #pragma GCC unroll 4
-      for (int c = 0; c < 4; ++c) {
-        const __m512i p = _mm512_loadu_si512(blk + 32 + 64 * c);
+      for (int c = 0; c < S::kKb / 8; ++c) {
+        const __m512i p = _mm512_loadu_si512(codes + 64 * c);
         const __m512i lo = _mm512_shuffle_epi8(lut, _mm512_and_si512(p, m0f));
         const __m512i hi = _mm512_shuffle_epi8(lut, _mm512_and_si512(_mm512_srli_epi16(p, 4), m0f));
 #pragma GCC unroll 16
@@ -113,6 +135,7 @@ RG_TARGET_AVX512 void Micro(const uint8_t* wg, int64_t nb, const uint8_t* tile, 
           acc[t] = _mm512_dpbusd_epi32(acc[t], hi, _mm512_set1_epi32(xq[(2 * c + 1) * N + t]));
       }
     }
+    const __m512 sw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk)));
 #pragma GCC unroll 16
     for (int t = 0; t < N; ++t)
       f[t] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(acc[t]), sw), _mm512_set1_ps(sx[t]),
@@ -126,75 +149,78 @@ RG_TARGET_AVX512 void Micro(const uint8_t* wg, int64_t nb, const uint8_t* tile, 
   }
 }
 
-template <bool Q4>
+template <WeightFormat F>
 RG_TARGET_AVX512 void MicroN(int n, const uint8_t* wg, int64_t nb, const uint8_t* tile, float* y,
                              int64_t rows, int64_t r0, __mmask16 rmask, const float* bias) {
-  static_assert(kNtAvx512 == 12, "update the switch");
+#define RG_CASE(N) \
+  case N: return Micro<N, F>(wg, nb, tile, y, rows, r0, rmask, bias);
   switch (n) {
-    case 1: return Micro<1, Q4>(wg, nb, tile, y, rows, r0, rmask, bias);
-    case 2: return Micro<2, Q4>(wg, nb, tile, y, rows, r0, rmask, bias);
-    case 3: return Micro<3, Q4>(wg, nb, tile, y, rows, r0, rmask, bias);
-    case 4: return Micro<4, Q4>(wg, nb, tile, y, rows, r0, rmask, bias);
-    case 5: return Micro<5, Q4>(wg, nb, tile, y, rows, r0, rmask, bias);
-    case 6: return Micro<6, Q4>(wg, nb, tile, y, rows, r0, rmask, bias);
-    case 7: return Micro<7, Q4>(wg, nb, tile, y, rows, r0, rmask, bias);
-    case 8: return Micro<8, Q4>(wg, nb, tile, y, rows, r0, rmask, bias);
-    case 9: return Micro<9, Q4>(wg, nb, tile, y, rows, r0, rmask, bias);
-    case 10: return Micro<10, Q4>(wg, nb, tile, y, rows, r0, rmask, bias);
-    case 11: return Micro<11, Q4>(wg, nb, tile, y, rows, r0, rmask, bias);
-    case 12: return Micro<12, Q4>(wg, nb, tile, y, rows, r0, rmask, bias);
+    RG_CASE(1) RG_CASE(2) RG_CASE(3) RG_CASE(4) RG_CASE(5) RG_CASE(6)
+    RG_CASE(7) RG_CASE(8) RG_CASE(9) RG_CASE(10) RG_CASE(11) RG_CASE(12)
   }
+#undef RG_CASE
 }
 
-template <bool Q4>
+template <WeightFormat F>
 RG_TARGET_AVX512 void Kernel(const QuantKernelArgs& a, int64_t g0, int64_t g1) {
-  constexpr size_t kBB = Q4 ? 288 : 544;
+  using S = Shape<F>;
   const int nt = a.nt;
-  const size_t gbytes = size_t(a.nb) * kBB;
+  const size_t gbytes = size_t(a.nb) * S::kBlockBytes;
   const int64_t tiles = (a.T + nt - 1) / nt;
   // Group blocks: the weights of a few row groups stay in L2 while every
   // token tile passes over them, so weights stream from DRAM once per call;
-  // the activations (T * cols * 1.25 bytes) come from L2/L3.
+  // the activations (T * cols * ~1.1 bytes) come from L2/L3.
   const int64_t gb = std::max<int64_t>(1, int64_t(kGroupBlockBytes / std::max<size_t>(gbytes, 1)));
   for (int64_t gs = g0; gs < g1; gs += gb) {
     const int64_t ge = std::min(g1, gs + gb);
     for (int64_t k = 0; k < tiles; ++k) {
       const int n = int(std::min<int64_t>(nt, a.T - k * nt));
-      const uint8_t* tile = ActTile(const_cast<uint8_t*>(a.acts), k, a.nb, nt);
+      const uint8_t* tile = ActTile(const_cast<uint8_t*>(a.acts), k, a.nb, nt, S::kKb);
       for (int64_t g = gs; g < ge; ++g) {
         const int64_t r0 = g * 16, left = a.rows - r0;
         const __mmask16 rmask = left >= 16 ? __mmask16(0xffff) : __mmask16((1u << left) - 1);
-        MicroN<Q4>(n, a.w + size_t(g) * gbytes, a.nb, tile, a.y + k * nt * a.rows, a.rows, r0,
-                   rmask, a.bias);
+        MicroN<F>(n, a.w + size_t(g) * gbytes, a.nb, tile, a.y + k * nt * a.rows, a.rows, r0,
+                  rmask, a.bias);
       }
     }
   }
 }
 
+template <int KB>
 RG_TARGET_AVX512 void QuantizeActs(const float* x, int64_t cols, int64_t nb, int64_t T, int nt,
                                    int64_t k0, int64_t k1, uint8_t* acts) {
   for (int64_t k = k0; k < k1; ++k) {
     const int tn = int(std::min<int64_t>(nt, T - k * nt));
-    uint8_t* tile = ActTile(acts, k, nb, nt);
+    uint8_t* tile = ActTile(acts, k, nb, nt, KB);
     for (int t = 0; t < tn; ++t) {
       const float* xt = x + (k * nt + t) * cols;
       for (int64_t b = 0; b < nb; ++b)
-        QuantizeBlock(xt + b * 32, int(std::min<int64_t>(32, cols - b * 32)),
-                      tile + size_t(b) * kActBytesPerTokenBlock * tn, tn, t);
+        QuantizeBlock<KB>(xt + b * KB, int(std::min<int64_t>(KB, cols - b * KB)),
+                          tile + size_t(b) * ActRecordBytes(KB) * tn, tn, t);
     }
   }
 }
 
 }  // namespace
 
-void QuantizeActsAvx512(const float* x, int64_t cols, int64_t nb, int64_t T, int nt, int64_t k0,
-                        int64_t k1, uint8_t* acts) {
-  QuantizeActs(x, cols, nb, T, nt, k0, k1, acts);
+// Measured per core, 2560 x 7680 x 128 tokens (bench_quant 1 best one):
+// Q8_256 389 / 387 / 373 GOP/s at tiles 8 / 12 / 16, Q4_256 404 / 375 / 406.
+int MaxTileAvx512(WeightFormat f) { return IsQ4Family(f) ? 8 : 12; }
+
+void QuantizeActsAvx512(const float* x, int64_t cols, int kb, int64_t nb, int64_t T, int nt,
+                        int64_t k0, int64_t k1, uint8_t* acts) {
+  if (kb == 256) QuantizeActs<256>(x, cols, nb, T, nt, k0, k1, acts);
+  else QuantizeActs<32>(x, cols, nb, T, nt, k0, k1, acts);
 }
 
 void QuantMatMulAvx512(const QuantKernelArgs& a, int64_t g0, int64_t g1) {
-  if (a.format == WeightFormat::Q4) Kernel<true>(a, g0, g1);
-  else Kernel<false>(a, g0, g1);
+  switch (a.format) {
+    case WeightFormat::Q8: return Kernel<WeightFormat::Q8>(a, g0, g1);
+    case WeightFormat::Q4: return Kernel<WeightFormat::Q4>(a, g0, g1);
+    case WeightFormat::Q8_256: return Kernel<WeightFormat::Q8_256>(a, g0, g1);
+    case WeightFormat::Q4_256: return Kernel<WeightFormat::Q4_256>(a, g0, g1);
+    default: return;
+  }
 }
 
 }  // namespace rg::quant_internal

@@ -8,12 +8,18 @@
 namespace rg {
 
 enum class WeightFormat {
-  F32,   // float[rows * cols]
-  BF16,  // uint16_t[rows * cols], bfloat16 bits
-  Q8,    // see ops/quant.h: 16-row groups x 32-column blocks of int8, f16 scale per row and block
-  Q4,    // see ops/quant.h: the same blocks of 4-bit codebook indices
+  F32,     // float[rows * cols]
+  BF16,    // uint16_t[rows * cols], bfloat16 bits
+  Q8,      // see ops/quant.h: 16-row groups x 32-column blocks of int8, f16 scale per row and block
+  Q4,      // see ops/quant.h: the same blocks of 4-bit codebook indices
+  Q8_256,  // Q8 with 256-column blocks (opt-in: faster prefill, see ops/quant.h)
+  Q4_256,  // Q4 with 256-column blocks
 };
+inline constexpr WeightFormat kAllWeightFormats[] = {WeightFormat::F32, WeightFormat::BF16,
+                                                     WeightFormat::Q8,  WeightFormat::Q4,
+                                                     WeightFormat::Q8_256, WeightFormat::Q4_256};
 
+// "f32", "bf16", "q8", "q4", "q8_256", "q4_256".
 const char* WeightFormatName(WeightFormat f);
 
 struct WeightMatrix {

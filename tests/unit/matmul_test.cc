@@ -23,14 +23,16 @@
 namespace rg {
 namespace {
 
-// Restores ISA level, GEMM threshold and precision on scope exit.
-struct KernelSettingsGuard {
-  ~KernelSettingsGuard() {
-    ForceIsaForTesting(std::nullopt);
-    mm::SetGemmMinTForTesting(0);
-    SetMatMulPrecision(MatMulPrecision::kExact);
-  }
+// Restores the process-wide ISA test hook on scope exit.
+struct IsaGuard {
+  ~IsaGuard() { ForceIsaForTesting(std::nullopt); }
 };
+
+// gemm_min_t that forces a path: "skinny" (GEMM disabled), "gemm" (GEMM for
+// every T where the level has one) or "auto" (the measured threshold).
+int64_t GemmMinTFor(const std::string& path) {
+  return path == "skinny" ? std::numeric_limits<int64_t>::max() : path == "gemm" ? 1 : 0;
+}
 
 // A weight matrix with its bytes, plus an f32 copy of the values.
 struct TestWeights {
@@ -124,7 +126,15 @@ class MatMulTest : public ::testing::TestWithParam<Param> {
     format_ = std::get<0>(GetParam());
     isa_ = std::get<1>(GetParam());
     if (int(isa_) > int(HardwareIsa())) GTEST_SKIP() << IsaName(isa_) << " not on this CPU";
-    ASSERT_EQ(ForceIsaForTesting(isa_), isa_);
+  }
+
+  KernelOptions Options(const std::string& path = "auto",
+                        MatMulPrecision precision = MatMulPrecision::kExact) const {
+    KernelOptions o;
+    o.isa = isa_;
+    o.precision = precision;
+    o.gemm_min_t = GemmMinTFor(path);
+    return o;
   }
 
   // Runs every (T, rows, cols) case through `path` ("skinny": GEMM disabled,
@@ -133,11 +143,8 @@ class MatMulTest : public ::testing::TestWithParam<Param> {
   void RunSweep(const char* path, MatMulPrecision precision, double rel, double abs_tol,
                 const std::vector<int64_t>& row_set, const std::vector<int64_t>& col_set,
                 const std::vector<int64_t>& t_set) {
-    SetMatMulPrecision(precision);
-    mm::SetGemmMinTForTesting(std::string(path) == "skinny" ? std::numeric_limits<int64_t>::max()
-                              : std::string(path) == "gemm" ? 1
-                                                            : 0);
     ThreadPool pool1(1), pool2(2);
+    KernelContext ctx1(pool1, Options(path, precision)), ctx2(pool2, Options(path, precision));
     std::mt19937 rng(1234);
     for (int64_t rows : row_set)
       for (int64_t cols : col_set) {
@@ -149,11 +156,11 @@ class MatMulTest : public ::testing::TestWithParam<Param> {
           for (bool with_bias : {false, true}) {
             std::vector<float> ref(size_t(T * rows));
             MatMulScalar(w.Matrix(), x.data(), T, ref.data(), with_bias ? bias.data() : nullptr);
-            for (ThreadPool* pool : {&pool1, &pool2}) {
+            for (KernelContext* ctx : {&ctx1, &ctx2}) {
               std::vector<float> y(ref.size(), std::numeric_limits<float>::quiet_NaN());
-              MatMul(w.Matrix(), x.data(), T, y.data(), with_bias ? bias.data() : nullptr, *pool);
+              MatMul(w.Matrix(), x.data(), T, y.data(), with_bias ? bias.data() : nullptr, *ctx);
               ExpectClose(y, ref, mag, rel, abs_tol,
-                          Describe(format_, isa_, rows, cols, T, pool->size(), with_bias, path));
+                          Describe(format_, isa_, rows, cols, T, ctx->pool().size(), with_bias, path));
               if (HasFailure()) return;
             }
           }
@@ -163,7 +170,6 @@ class MatMulTest : public ::testing::TestWithParam<Param> {
 
   WeightFormat format_;
   Isa isa_;
-  KernelSettingsGuard guard_;
 };
 
 const std::vector<int64_t> kRows = {1, 3, 17, 33, 130};
@@ -199,7 +205,10 @@ TEST_P(MatMulTest, BlockingBoundaries) {
 TEST_P(MatMulTest, FastPrecisionWithinBf16Tolerance) {
   if (format_ != WeightFormat::BF16) GTEST_SKIP() << "kFast only changes BF16 weights";
   RunSweep("auto", MatMulPrecision::kFast, kFastRel, kFastAbs, kRows, kCols, kTokens);
-  // Column chunks and token blocks of the fast kernel (T * cols * 2 > 512 KiB).
+  // Blocking of the fast GEMM: 32-row panels, 384-column K blocks (odd
+  // columns leave half a bf16 pair), 12-token panels, 144-token blocks.
+  RunSweep("auto", MatMulPrecision::kFast, kFastRel, kFastAbs, {6, 31, 32, 33, 65}, {383, 384, 385, 769},
+           {12, 13, 23, 145});
   RunSweep("auto", MatMulPrecision::kFast, kFastRel, kFastAbs, {6, 33}, {5200, 5201}, {13, 60});
   RunSweep("auto", MatMulPrecision::kFast, kFastRel, kFastAbs, {9}, {1030}, {300});
 }
@@ -210,8 +219,7 @@ TEST_P(MatMulTest, UnalignedPointers) {
   ThreadPool pool(2);
   std::mt19937 rng(99);
   for (const char* path : {"skinny", "gemm"}) {
-    mm::SetGemmMinTForTesting(std::string(path) == "skinny" ? std::numeric_limits<int64_t>::max()
-                                                            : 1);
+    KernelContext ctx(pool, Options(path));
     for (int64_t T : {1, 3, 40}) {
       const int64_t rows = 70, cols = 301;
       const TestWeights w = MakeWeights(format_, rows, cols, rng, /*offset=*/2);
@@ -227,7 +235,7 @@ TEST_P(MatMulTest, UnalignedPointers) {
       std::vector<float> ref(size_t(T * rows));
       MatMulScalar(ref_w, x, T, ref.data(), bias);
       std::vector<float> ybuf(ref.size() + 1, std::numeric_limits<float>::quiet_NaN());
-      MatMul(w.Matrix(), x, T, ybuf.data() + 1, bias, pool);
+      MatMul(w.Matrix(), x, T, ybuf.data() + 1, bias, ctx);
       std::vector<float> y(ybuf.begin() + 1, ybuf.end());
       ExpectClose(y, ref, AbsProducts(w, x, T), kExactRel, kExactAbs,
                   Describe(format_, isa_, rows, cols, T, 2, true, path));
@@ -238,13 +246,14 @@ TEST_P(MatMulTest, UnalignedPointers) {
 // Same inputs, same pool: bitwise the same result (no dependence on timing).
 TEST_P(MatMulTest, Deterministic) {
   ThreadPool pool(2);
+  KernelContext ctx(pool, Options());
   std::mt19937 rng(7);
   const TestWeights w = MakeWeights(format_, 300, 700, rng);
   for (int64_t T : {1, 6, 64}) {
     const std::vector<float> x = RandomVector(size_t(T * 700), rng);
     std::vector<float> a(size_t(T * 300)), b(a.size());
-    MatMul(w.Matrix(), x.data(), T, a.data(), nullptr, pool);
-    MatMul(w.Matrix(), x.data(), T, b.data(), nullptr, pool);
+    MatMul(w.Matrix(), x.data(), T, a.data(), nullptr, ctx);
+    MatMul(w.Matrix(), x.data(), T, b.data(), nullptr, ctx);
     EXPECT_EQ(0, std::memcmp(a.data(), b.data(), a.size() * sizeof(float))) << "T=" << T;
   }
 }
@@ -252,11 +261,12 @@ TEST_P(MatMulTest, Deterministic) {
 // cols = 0: y is the bias (or zero).
 TEST_P(MatMulTest, EmptyReductionGivesBias) {
   ThreadPool pool(2);
+  KernelContext ctx(pool, Options());
   const float bias[3] = {1.f, -2.f, 3.f};
   WeightMatrix w{format_, 3, 0, bias};
   for (int64_t T : {1, 20}) {
     std::vector<float> y(size_t(T * 3), std::numeric_limits<float>::quiet_NaN());
-    MatMul(w, nullptr, T, y.data(), bias, pool);
+    MatMul(w, nullptr, T, y.data(), bias, ctx);
     for (int64_t t = 0; t < T; ++t)
       for (int r = 0; r < 3; ++r) EXPECT_EQ(y[t * 3 + r], bias[r]);
   }
@@ -280,7 +290,7 @@ TEST(MatMulSettings, IsaNamesRoundTrip) {
 }
 
 TEST(MatMulSettings, ForceIsaClampsToHardware) {
-  KernelSettingsGuard guard;
+  IsaGuard guard;
   EXPECT_EQ(ForceIsaForTesting(Isa::kScalar), Isa::kScalar);
   EXPECT_EQ(ActiveIsa(), Isa::kScalar);
   EXPECT_FALSE(ActiveHasAvx512Bf16());
@@ -289,11 +299,36 @@ TEST(MatMulSettings, ForceIsaClampsToHardware) {
   EXPECT_LE(int(ActiveIsa()), int(HardwareIsa()));
 }
 
-TEST(MatMulSettings, PrecisionDefaultsToExact) {
-  EXPECT_EQ(GetMatMulPrecision(), MatMulPrecision::kExact);
-  KernelSettingsGuard guard;
-  SetMatMulPrecision(MatMulPrecision::kFast);
-  EXPECT_EQ(GetMatMulPrecision(), MatMulPrecision::kFast);
+TEST(MatMulSettings, ContextDefaultsToExactAtTheActiveLevel) {
+  ThreadPool pool(1);
+  const KernelContext ctx(pool);
+  EXPECT_EQ(ctx.precision(), MatMulPrecision::kExact);
+  EXPECT_EQ(ctx.isa(), ActiveIsa());
+  KernelOptions o;
+  o.isa = Isa::kAvx512;
+  EXPECT_EQ(KernelContext(pool, o).isa(), HardwareIsa());  // clamped
+}
+
+// Two contexts with different settings side by side (two models in one
+// process): each product follows its own context.
+TEST(MatMulSettings, ContextsAreIndependent) {
+  if (!HardwareHasAvx512Bf16()) GTEST_SKIP() << "no AVX512_BF16: kFast equals kExact";
+  ThreadPool pool(2);
+  KernelOptions fast_options;
+  fast_options.precision = MatMulPrecision::kFast;
+  KernelContext exact(pool), fast(pool, fast_options);
+  std::mt19937 rng(5);
+  const TestWeights w = MakeWeights(WeightFormat::BF16, 64, 256, rng);
+  const std::vector<float> x = RandomVector(32 * 256, rng);
+  std::vector<float> ye(64 * 32), yf(ye.size()), ye2(ye.size()), ref(ye.size());
+  MatMul(w.Matrix(), x.data(), 32, ye.data(), nullptr, exact);
+  MatMul(w.Matrix(), x.data(), 32, yf.data(), nullptr, fast);
+  MatMul(w.Matrix(), x.data(), 32, ye2.data(), nullptr, exact);
+  MatMulScalar(w.Matrix(), x.data(), 32, ref.data(), nullptr);
+  EXPECT_EQ(ye, ye2);
+  EXPECT_NE(ye, yf);  // bf16-rounded activations change the low bits
+  ExpectClose(ye, ref, AbsProducts(w, x.data(), 32), kExactRel, kExactAbs, "exact context");
+  ExpectClose(yf, ref, AbsProducts(w, x.data(), 32), kFastRel, kFastAbs, "fast context");
 }
 
 }  // namespace
@@ -309,9 +344,11 @@ TEST(BlockDiagMatMul, EqualsPerHeadScalarProducts) {
   std::normal_distribution<float> g;
   for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512}) {
     if (int(isa) > int(HardwareIsa())) continue;
-    ForceIsaForTesting(isa);
+    KernelOptions options;
+    options.isa = isa;
     for (int threads : {1, 2, 3}) {
       ThreadPool pool(threads);
+      KernelContext ctx(pool, options);
       for (auto [H, b] : {std::pair<int64_t, int64_t>{1, 7}, {3, 17}, {5, 32}}) {
         for (int64_t T : {1, 3, 40}) {
           const int64_t L = H * b;
@@ -319,7 +356,7 @@ TEST(BlockDiagMatMul, EqualsPerHeadScalarProducts) {
           for (float& v : w) v = g(rng);
           for (float& v : x) v = g(rng);
           for (float& v : bias) v = g(rng);
-          BlockDiagMatMul(w.data(), x.data(), T, H, b, y.data(), bias.data(), xh.data(), yh.data(), pool);
+          BlockDiagMatMul(w.data(), x.data(), T, H, b, y.data(), bias.data(), xh.data(), yh.data(), ctx);
           for (int64_t hd = 0; hd < H; ++hd) {
             std::vector<float> xs(T * b), ys(T * b);
             for (int64_t t = 0; t < T; ++t)
@@ -336,7 +373,6 @@ TEST(BlockDiagMatMul, EqualsPerHeadScalarProducts) {
       }
     }
   }
-  ForceIsaForTesting(std::nullopt);
 }
 
 }  // namespace
