@@ -21,7 +21,9 @@
 #include "core/file_io.h"
 #include "generate/disk_store.h"
 #include "generate/engine.h"
+#include "sampling/grammar/token_trie.h"
 #include "server/http_server.h"
+#include "tokenizer/grammar_vocab.h"
 
 namespace rg::cli {
 namespace {
@@ -89,6 +91,7 @@ void RunServe(ServeArgs a) {
   info.id = ModelId(a);
   info.config = &c;
   info.tokenizer = tok.get();
+  if (tok) info.grammar_trie = std::make_shared<const TokenTrie>(MakeGrammarVocab(*tok));  // structured output
   info.created = server::UnixTime();
   a.http.host = a.host;
   a.http.port = a.port;
