@@ -31,9 +31,12 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "cli/chat_state.h"
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "cli/escapes.h"
 #include "cli/interrupt.h"
 #include "cli/model_files.h"
 #include "cli/sampling_flags.h"
@@ -51,7 +54,10 @@ struct ChatArgs {
   std::string system, load;
   int64_t max_tokens = 512;
   bool print_ids = false, quiet = false;
-  SamplingParams sampling;
+  bool echo_input = false;  // tests: each message and its prompt ids on stderr
+  bool escape = false;      // -e: backslash escapes in --system
+  SamplingFlags sampling_flags;
+  SamplingParams sampling;  // resolved from sampling_flags (the seed)
 };
 
 // ---- stdin, line by line, interruptible by Ctrl-C
@@ -242,6 +248,12 @@ class Chat {
       Note("error: ", e.what());
       return;
     }
+    if (a_.echo_input) {
+      std::string list;
+      for (int id : ids) list += StrCat(list.empty() ? "" : " ", id);
+      Note("[input] ", nlohmann::json(message).dump());
+      Note("[input ids] ", list);
+    }
 
     using Clock = std::chrono::steady_clock;
     TextStream text(tok_, {});
@@ -325,21 +337,23 @@ class Chat {
   bool tty_in_;
 };
 
-void RunChat(const ChatArgs& a) {
-  a.sampling.Validate();
+void RunChat(ChatArgs a) {
+  a.sampling = ResolveSampling(a.sampling_flags);
+  if (a.escape) a.system = ProcessEscapes(a.system);
   std::optional<ThreadPool> pool;
   std::shared_ptr<const Weights> weights;
   std::optional<Engine> engine;
   {
     BlockSigint block;  // the workers never take SIGINT
     pool.emplace(ResolveThreads(a.m.threads));
-    weights = LoadModel(a.m.model, *pool, /*quiet=*/a.quiet);
+    weights = LoadModel(a.m, *pool, a.quiet ? LoadNotes::kNone : LoadNotes::kAll);
     engine.emplace(weights, *pool, EngineOptions{});
   }
   const Config& c = weights->config;
   auto tok = LoadTokenizerFor(a.m.model, a.m.tokenizer, /*required=*/true);
   RG_CHECK(tok->vocab_size() <= c.vocab_size, "tokenizer has ", tok->vocab_size(), " pieces but the model only ",
            c.vocab_size);
+  if (!a.quiet) NoteRandomSeed(a.sampling_flags, a.sampling);
   Chat chat(a, *weights, *engine, *tok);
   if (!a.load.empty()) chat.Load(a.load);
   SigintScope sigint;
@@ -358,7 +372,10 @@ void RegisterChat(CLI::App& app) {
   cmd->add_option("--load", a->load, "Start from a conversation saved with /save");
   cmd->add_flag("--quiet,-q", a->quiet, "No model info or per-turn timings on stderr");
   cmd->add_flag("--print-ids", a->print_ids, "Print each reply as token ids (for tests)")->group("");
-  AddSamplingFlags(cmd, &a->sampling);
+  cmd->add_flag("--echo-input", a->echo_input, "Print each message and its prompt ids on stderr (for tests)")
+      ->group("");
+  cmd->add_flag("--escape,-e", a->escape, "Process escapes (\\n, \\t, \\\\, \\\") in --system");
+  AddSamplingFlags(cmd, &a->sampling_flags);
   cmd->callback([a] { RunChat(*a); });
 }
 

@@ -70,7 +70,7 @@ void RunServe(ServeArgs a) {
                  a.api_key.empty() ? " and no --api-key is set" : "");
 
   ThreadPool pool(ResolveThreads(a.m.threads));
-  auto weights = LoadModel(a.m.model, pool, a.quiet);
+  auto weights = LoadModel(a.m, pool, a.quiet ? LoadNotes::kNone : LoadNotes::kAll);
   const Config& c = weights->config;
   auto tok = LoadTokenizerFor(a.m.model, a.m.tokenizer, /*required=*/false);
   RG_CHECK(!tok || tok->vocab_size() <= c.vocab_size, "tokenizer has ", tok ? tok->vocab_size() : 0,
@@ -160,7 +160,7 @@ void RegisterServe(CLI::App& app) {
   cmd->add_option("--port-file", a->port_file, "Write the bound port to this file once listening");
   cmd->add_option("--alias", a->alias, "Model id reported by the API (default: the directory name)");
   cmd->add_option("--api-key", a->api_key, "Require 'Authorization: Bearer KEY'");
-  cmd->add_option("--parallel,-P", a->engine.parallel, "Sequences decoded together (state slots)")
+  cmd->add_option("--parallel,-P", a->engine.parallel, "Sequences decoded together (state slots; llama.cpp's -np)")
       ->check(CLI::Range(1, 4096))->capture_default_str();
   cmd->add_option("--max-queue", a->engine.max_queue, "Sequences that may wait for a slot; more get 503")
       ->check(CLI::Range(int64_t(0), int64_t(1) << 20))->capture_default_str();

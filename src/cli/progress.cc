@@ -6,8 +6,8 @@
 
 namespace rg::cli {
 
-Progress::Progress(std::string label, size_t total)
-    : label_(std::move(label)), total_(total ? total : 1), tty_(isatty(2)),
+Progress::Progress(std::string label, size_t total, double show_after_seconds)
+    : label_(std::move(label)), total_(total ? total : 1), tty_(isatty(2)), show_after_(show_after_seconds),
       start_(std::chrono::steady_clock::now()), last_draw_(start_) {}
 
 void Progress::Add(size_t n) {
@@ -19,6 +19,8 @@ void Progress::Draw(bool force) {
   const auto now = std::chrono::steady_clock::now();
   const double frac = double(done_) / double(total_);
   const double secs = std::chrono::duration<double>(now - start_).count();
+  if (!shown_ && secs < show_after_) return;
+  shown_ = true;
   if (tty_) {
     if (!force && now - last_draw_ < std::chrono::milliseconds(100)) return;
     last_draw_ = now;
@@ -37,7 +39,7 @@ void Progress::Draw(bool force) {
 void Progress::Done() {
   done_ = total_;
   Draw(true);
-  if (tty_) std::fprintf(stderr, "\n");
+  if (tty_ && shown_) std::fprintf(stderr, "\n");
 }
 
 }  // namespace rg::cli

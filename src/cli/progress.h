@@ -1,5 +1,6 @@
 // A one-line progress bar on stderr (redrawn in place on a terminal, printed
-// every 10% otherwise).
+// every 10% otherwise). With show_after > 0 nothing shows unless the work
+// takes longer than that (a quick load stays silent).
 #pragma once
 
 #include <chrono>
@@ -10,7 +11,7 @@ namespace rg::cli {
 
 class Progress {
  public:
-  Progress(std::string label, size_t total);
+  Progress(std::string label, size_t total, double show_after_seconds = 0);
   void Add(size_t n);
   void Done();
 
@@ -20,6 +21,8 @@ class Progress {
   size_t total_, done_ = 0;
   int last_decile_ = -1;
   bool tty_;
+  double show_after_;
+  bool shown_ = false;
   std::chrono::steady_clock::time_point start_, last_draw_;
 };
 

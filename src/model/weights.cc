@@ -54,6 +54,12 @@ class WeightsLoader {
     }
     if (opt_.advise_huge_pages) ckpt.AdviseHugePages();
     packed_ = PackedFormat(ckpt);
+    size_t total_bytes = 0, done_bytes = 0;
+    for (const std::string& name : ckpt.Names()) total_bytes += ckpt.Find(name)->nbytes;
+    auto loaded = [&](const TensorView& tv) {
+      done_bytes += tv.nbytes;
+      if (opt_.progress) opt_.progress(done_bytes, total_bytes);
+    };
 
     ForEachBoundTensor(c, w.get(), [&](const TensorSpec& spec, TensorSlot slot) {
       const TensorView* tv = ckpt.Find(spec.name);
@@ -77,6 +83,7 @@ class WeightsLoader {
                    ShapeString(tv->shape));
           *slot.matrix = WeightMatrix{fmt, spec.shape[0], spec.shape[1], MaybeCopy(*w, *tv)};
           if (opt_.copy_to_huge_pages) Checkpoint::ReleasePages(*tv);
+          loaded(*tv);
           return;
         }
       }
@@ -89,6 +96,7 @@ class WeightsLoader {
       if (slot.matrix) *slot.matrix = LoadMatrix(*w, *tv, spec.role);
       else *slot.vec = LoadVector(*w, *tv, spec.role);
       if (opt_.copy_to_huge_pages) Checkpoint::ReleasePages(*tv);
+      loaded(*tv);
     });
     if (c.tied_lm_head) w->lm_head = w->embed;
 

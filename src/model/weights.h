@@ -5,6 +5,7 @@
 #pragma once
 
 #include <deque>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -83,6 +84,9 @@ struct LoadOptions {
   // pages), at the price of one copy at load. false = zero-copy mmap.
   bool copy_to_huge_pages = true;
   ThreadPool* pool = nullptr;  // for quantization on load; may be null
+  // Called after each tensor with the checkpoint bytes loaded so far and in
+  // all (for a progress display); may be empty.
+  std::function<void(size_t done, size_t total)> progress;
 };
 
 class Weights {
