@@ -21,7 +21,9 @@
 #include "core/file_io.h"
 #include "generate/disk_store.h"
 #include "generate/engine.h"
+#include "ops/cpu_features.h"
 #include "sampling/grammar/token_trie.h"
+#include "server/cors.h"
 #include "server/http_server.h"
 #include "tokenizer/grammar_vocab.h"
 
@@ -30,7 +32,7 @@ namespace {
 
 struct ServeArgs {
   ModelFlags m;
-  std::string host = "127.0.0.1", alias, port_file, api_key, cache_dir;
+  std::string host = "127.0.0.1", alias, port_file, api_key, cache_dir, log_format = "text";
   int port = 8080;
   bool quiet = false;
   double drain_timeout = 600;
@@ -69,6 +71,8 @@ void RunServe(ServeArgs a) {
     std::fprintf(stderr, "warning: listening on %s: reachable from other machines%s\n", a.host.c_str(),
                  a.api_key.empty() ? " and no --api-key is set" : "");
 
+  a.http.log_format = server::ParseLogFormat(a.log_format);  // flag errors before the load
+  const server::CorsPolicy cors(a.http.cors_origins);
   ThreadPool pool(ResolveThreads(a.m.threads));
   auto weights = LoadModel(a.m, pool, a.quiet ? LoadNotes::kNone : LoadNotes::kAll);
   const Config& c = weights->config;
@@ -100,8 +104,16 @@ void RunServe(ServeArgs a) {
   server::HttpServer http(engine, info, a.http);
   const int port = http.Bind();
   if (!a.port_file.empty()) WriteFileAtomic(a.port_file, StrCat(port, "\n"));
-  std::fprintf(stderr, "rgemma serve: model '%s' (%s), %d slots, listening on http://%s:%d\n", info.id.c_str(),
-               tok ? "with tokenizer" : "token ids only", a.engine.parallel, a.host.c_str(), port);
+  const server::ServerLimits& lim = a.http.limits;
+  std::fprintf(stderr,
+               "rgemma serve: model '%s' (%s, weights %s), %d threads, SIMD %s, %d slots, listening on http://%s:%d\n"
+               "  limits: max_tokens %lld, prompt %lld tokens, body %zu bytes, n %d, queue %lld; state cache %zu MiB%s; "
+               "CORS %s; log %s\n",
+               info.id.c_str(), tok ? "with tokenizer" : "token ids only", WeightFormatSummary(*weights).c_str(),
+               pool.size(), IsaName(ActiveIsa()), a.engine.parallel, a.host.c_str(), port, (long long)lim.max_tokens,
+               (long long)lim.max_prompt_tokens, lim.max_body_bytes, lim.max_n, (long long)a.engine.max_queue,
+               a.cache_mb, a.cache_dir.empty() ? "" : (" + " + a.cache_dir).c_str(), cors.Describe().c_str(),
+               a.log_format.c_str());
   std::fflush(stderr);
 
   std::atomic<bool> exiting{false};
@@ -196,6 +208,11 @@ void RegisterServe(CLI::App& app) {
   cmd->add_option("--cache-dir", a->cache_dir, "Keep snapshots on disk here too (they survive a restart)");
   cmd->add_option("--cache-dir-mb", a->cache_dir_mb, "Disk space the cache directory may use, MiB")
       ->check(CLI::Range(size_t(1), size_t(1) << 30))->capture_default_str();
+  cmd->add_option("--cors-origin", a->http.cors_origins,
+                  "Web origins allowed to call this server from a browser, comma-separated (e.g. "
+                  "http://localhost:3000; * = any); default none");
+  cmd->add_option("--log-format", a->log_format, "Request log lines: text or json (one object per line)")
+      ->capture_default_str();
   cmd->add_flag("--quiet,-q", a->quiet, "No per-request log lines");
   cmd->callback([a] { RunServe(*a); });
 }

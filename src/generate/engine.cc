@@ -475,6 +475,15 @@ void Engine::Report(Seq& s) {
     }
   }
   std::lock_guard<std::mutex> lk(mu_);
+  const Result& res = s.result;
+  if (res.reason != FinishReason::kError) {
+    stats_.prefill_tokens += uint64_t(std::max<int64_t>(0, res.prompt_tokens - res.cached_tokens));
+    stats_.prefill_seconds += res.prefill_seconds;
+    if (res.generated_tokens > 1) {
+      stats_.decode_tokens += uint64_t(res.generated_tokens - 1);
+      stats_.decode_seconds += res.decode_seconds;
+    }
+  }
   switch (s.result.reason) {
     case FinishReason::kLength:
     case FinishReason::kStop:

@@ -21,7 +21,9 @@
 #include "core/error.h"
 #include "server/chat_completions.h"
 #include "server/completions.h"
+#include "server/cors.h"
 #include "server/job.h"
+#include "server/metrics.h"
 #include "server/tokenize.h"
 
 namespace rg::server {
@@ -165,14 +167,50 @@ struct HttpServer::Impl {
   std::atomic<int> in_flight{0};
   std::atomic<uint64_t> http_requests{0}, http_errors{0}, client_disconnects{0};
   Clock::time_point started = Clock::now();
-  std::mutex log_mu;
+  CorsPolicy cors;
+  Metrics metrics;
+  RequestLog log;
 
-  Impl(Engine& e, ModelInfo m, HttpOptions o) : engine(e), model(std::move(m)), opt(std::move(o)) {}
+  Impl(Engine& e, ModelInfo m, HttpOptions o)
+      : engine(e), model(std::move(m)), opt(std::move(o)), cors(opt.cors_origins),
+        log(opt.log_format, opt.log_requests) {}
 
-  void Log(const httplib::Request& req, int status, const std::string& extra) {
-    if (!opt.log_requests) return;
-    std::lock_guard<std::mutex> lk(log_mu);
-    std::fprintf(stderr, "[serve] %s %s %d %s\n", req.method.c_str(), req.path.c_str(), status, extra.c_str());
+  // Every answered request once: counted for /metrics and logged (except
+  // successful polls of /health and /metrics).
+  void Record(const RequestRecord& r) {
+    const std::string endpoint = EndpointName(r.path);
+    metrics.CountRequest(endpoint, r.status);
+    if (r.status < 400 && (endpoint == "health" || endpoint == "metrics")) return;
+    log.Write(r);
+  }
+
+  void Log(const httplib::Request& req, int status, const std::string& message) {
+    RequestRecord r;
+    r.method = req.method;
+    r.path = req.path;
+    r.status = status;
+    r.message = message;
+    Record(r);
+  }
+
+  // A generation request's record, once its job is done (or abandoned).
+  void RecordJob(const std::string& method, const std::string& path, int status, const Job& job, double seconds) {
+    RequestRecord r;
+    r.method = method;
+    r.path = path;
+    r.status = status;
+    r.stream = job.request().stream;
+    r.generation = true;
+    const Job::Usage u = job.GetUsage();
+    r.prompt_tokens = u.prompt;
+    r.cached_tokens = u.cached;
+    r.generated_tokens = u.generated;
+    r.first_token_seconds = u.first_token_seconds;
+    r.decode_tokens_per_second = u.decode_tokens_per_second;
+    r.total_seconds = seconds;
+    r.ignored_fields = job.request().ignored_fields;
+    if (status == 499) r.message = "client gone";
+    Record(r);
   }
 
   void SendError(const httplib::Request& req, httplib::Response& res, const ApiError& e) {
@@ -353,10 +391,7 @@ struct HttpServer::Impl {
       if (status != 200) ++http_errors;
       res.status = status;
       res.set_content(body, "application/json");
-      const Job::Usage u = job->GetUsage();
-      Log(req, gone ? 499 : status,
-          StrCat("prompt=", u.prompt, " cached=", u.cached, " generated=", u.generated, " ",
-                 std::chrono::duration<double>(Clock::now() - t0).count(), "s", gone ? " (client gone)" : ""));
+      RecordJob(req.method, req.path, gone ? 499 : status, *job, std::chrono::duration<double>(Clock::now() - t0).count());
       --in_flight;
       return;
     }
@@ -395,15 +430,8 @@ struct HttpServer::Impl {
           }
           // The job may still be finishing (cancelled between steps); the
           // slot is released by the scheduler either way.
-          const Job::Usage u = job->GetUsage();
-          if (opt.log_requests) {
-            std::lock_guard<std::mutex> lk(log_mu);
-            std::fprintf(stderr, "[serve] %s %s %d stream prompt=%lld cached=%lld generated=%lld %.3fs%s\n",
-                         method.c_str(), path.c_str(), success && !*gone ? 200 : 499, (long long)u.prompt,
-                         (long long)u.cached, (long long)u.generated,
-                         std::chrono::duration<double>(Clock::now() - t0).count(),
-                         success && !*gone ? "" : " (client gone)");
-          }
+          RecordJob(method, path, success && !*gone ? 200 : 499, *job,
+                    std::chrono::duration<double>(Clock::now() - t0).count());
           --in_flight;
         });
   }
@@ -446,6 +474,23 @@ HttpServer::HttpServer(Engine& engine, ModelInfo model, HttpOptions opt)
     svr.Post(p, [I](const httplib::Request& q, httplib::Response& r, const httplib::ContentReader& c) {
       I->Post(q, r, c, Endpoint::kChat);
     });
+  svr.Get("/metrics", [I](const httplib::Request&, httplib::Response& r) {
+    const StateCacheStats c = I->engine.cache() ? I->engine.cache()->Stats() : StateCacheStats{};
+    r.set_content(I->metrics.Render(I->engine.Stats(), I->engine.cache() ? &c : nullptr, I->in_flight.load()),
+                  kMetricsContentType);
+  });
+  svr.Options(".*", [I](const httplib::Request& q, httplib::Response& r) {
+    I->cors.Preflight(q, r);
+    if (r.status >= 400) I->Log(q, r.status, "CORS preflight from an origin not allowed (--cors-origin)");
+  });
+  // Every response: the CORS headers, and the log record of those that are
+  // not recorded where they are answered (successes off the generation routes).
+  svr.set_post_routing_handler([I](const httplib::Request& q, httplib::Response& r) {
+    I->cors.AddHeaders(q, r);
+    const std::string endpoint = EndpointName(q.path);
+    const bool generation = q.method == "POST" && (endpoint == "completions" || endpoint == "chat_completions");
+    if (r.status < 400 && !generation) I->Log(q, r.status, "");
+  });
   svr.Get("/tokenizer_info", [I](const httplib::Request& q, httplib::Response& r) {
     try {
       r.set_content(Dump(TokenizerInfo(I->model)), "application/json");
