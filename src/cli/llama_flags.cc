@@ -8,32 +8,23 @@ namespace {
 
 struct LlamaFlag {
   const char* flag;
-  const char* command;      // the subcommand where `ours` applies; null: every one
-  const char* ours;         // the rgemma flag, or null: refused
-  const char* why;          // for a refusal
+  const char* command;  // the subcommand where `ours` applies (null: every one)
+  const char* ours;     // the rgemma flag, or null: refused
+  const char* why;      // the reason given when refused
 };
 
-constexpr const char* kCpu = "rgemma runs on the CPU";
 constexpr LlamaFlag kFlags[] = {
     {"-np", "serve", "--parallel", "only rgemma serve runs sequences in parallel: --parallel"},
     {"-sys", "chat", "--system", "only rgemma chat takes a system prompt: --system"},
     {"-cnv", nullptr, nullptr, "use rgemma chat for a conversation"},
     {"-tb", nullptr, nullptr, "one thread count covers prompt and generation: -t/--threads"},
     {"-hf", nullptr, nullptr, "download the model directory first and give it with -m"},
-    {"-ngl", nullptr, nullptr, kCpu},
-    {"--n-gpu-layers", nullptr, nullptr, kCpu},
-    {"--gpu-layers", nullptr, nullptr, kCpu},
-    {"-ngld", nullptr, nullptr, kCpu},
-    {"--n-gpu-layers-draft", nullptr, nullptr, kCpu},
-    {"-sm", nullptr, nullptr, kCpu},
-    {"--split-mode", nullptr, nullptr, kCpu},
-    {"-mg", nullptr, nullptr, kCpu},
-    {"--main-gpu", nullptr, nullptr, kCpu},
-    {"-ts", nullptr, nullptr, kCpu},
-    {"--tensor-split", nullptr, nullptr, kCpu},
-    {"-dev", nullptr, nullptr, kCpu},
-    {"--device", nullptr, nullptr, kCpu},
 };
+
+// llama.cpp's GPU offload flags: rgemma has no GPU to offload to.
+constexpr const char* kGpuFlags[] = {"-ngl", "--n-gpu-layers", "--gpu-layers", "-ngld", "--n-gpu-layers-draft",
+                                     "-sm",  "--split-mode",   "-mg",          "--main-gpu", "-ts",
+                                     "--tensor-split", "-dev", "--device"};
 
 }  // namespace
 
@@ -44,6 +35,8 @@ std::vector<std::string> RewriteLlamaFlags(std::vector<std::string> args) {
     if (a == "--") break;  // the rest are values
     const size_t eq = a.find('=');
     const std::string name = a.substr(0, eq);
+    for (const char* gpu : kGpuFlags)
+      if (name == gpu) Fail("unknown option ", name, " (rgemma runs on the CPU)");
     for (const LlamaFlag& f : kFlags) {
       if (name != f.flag) continue;
       if (f.ours && (!f.command || command == f.command)) {

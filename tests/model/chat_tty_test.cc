@@ -158,21 +158,14 @@ constexpr const char* kF5 = "\x1b[15~";  // bound to nothing: must not reach the
 
 TEST_F(ChatTtyTest, ArrowKeysEditAndRecallHistoryAndOnlyTheTextReachesTheModel) {
   PtyChild chat(ChatArgs({"-n", "3"}));
-  ASSERT_TRUE(chat.started());
-  ASSERT_TRUE(chat.WaitFor("> ")) << chat.out();
+  ASSERT_TRUE(chat.started() && chat.WaitFor("> ")) << chat.out();
 
-  // Typos fixed with Home, Right and Delete, then End and the left arrow; a
-  // stray function key; Enter.
+  // Typos fixed with Home, Right and Delete, then End and seven left arrows;
+  // a stray function key; Enter.
   size_t mark = chat.mark();
-  chat.Type("hxelo world");
-  chat.Type(kHome);
-  chat.Type(kRight);
-  chat.Type(kDelete);
-  chat.Type(kEnd);
-  for (int i = 0; i < 7; ++i) chat.Type(kLeft);
-  chat.Type("l");
-  chat.Type(kF5);
-  chat.Type("\r");
+  std::string keys = std::string("hxelo world") + kHome + kRight + kDelete + kEnd;
+  for (int i = 0; i < 7; ++i) keys += kLeft;
+  chat.Type(keys + "l" + kF5 + "\r");
   ASSERT_TRUE(chat.WaitFor(R"(\[turn 1\])", mark)) << chat.out();
   std::string text;
   std::vector<int> ids;
@@ -183,8 +176,7 @@ TEST_F(ChatTtyTest, ArrowKeysEditAndRecallHistoryAndOnlyTheTextReachesTheModel) 
   // Up recalls it from the history; edit it and send it again.
   ASSERT_TRUE(chat.WaitFor("> ", chat.mark() - 2));
   mark = chat.mark();
-  chat.Type(kUp);
-  chat.Type("!\r");
+  chat.Type(std::string(kUp) + "!\r");
   ASSERT_TRUE(chat.WaitFor(R"(\[turn 2\])", mark)) << chat.out();
   Echoed(chat.out(), mark, &text, &ids);
   EXPECT_EQ(text, "hello world!");
@@ -200,22 +192,19 @@ TEST_F(ChatTtyTest, ArrowKeysEditAndRecallHistoryAndOnlyTheTextReachesTheModel) 
   Echoed(chat.out(), mark, &text, &ids);
   EXPECT_EQ(text, "line one\nline two");
 
-  // Ctrl-D on an empty line exits cleanly.
-  chat.Type("\x04");
+  chat.Type("\x04");  // Ctrl-D on an empty line exits cleanly
   EXPECT_EQ(chat.Wait(), 0) << chat.out();
 }
 
 TEST_F(ChatTtyTest, CtrlCStopsAReplyAndTheChatGoesOn) {
   PtyChild chat(ChatArgs({"-n", "100000000"}));
-  ASSERT_TRUE(chat.started());
-  ASSERT_TRUE(chat.WaitFor("> ")) << chat.out();
-  size_t mark = chat.mark();
+  ASSERT_TRUE(chat.started() && chat.WaitFor("> ")) << chat.out();
+  const size_t mark = chat.mark();
   chat.Type("Tell me everything\r");
   ASSERT_TRUE(chat.WaitFor(R"(\[input ids\][^\n]*\n[0-9]+ [0-9]+ [0-9]+)", mark)) << chat.out();  // streaming
   chat.Type("\x03");  // the terminal turns it into SIGINT
   ASSERT_TRUE(chat.WaitFor(R"(\[turn 1\].*\| interrupted)", mark)) << chat.out();
   ASSERT_TRUE(chat.WaitFor("> ", chat.mark() - 2)) << chat.out();
-  mark = chat.mark();
   chat.Type("/quit\r");
   EXPECT_EQ(chat.Wait(), 0) << chat.out();
 }

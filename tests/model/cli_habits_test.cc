@@ -18,13 +18,14 @@
 namespace rg::test {
 namespace {
 
+namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 using ::testing::Not;
-namespace fs = std::filesystem;
 
-const std::string kBin = RG_BINARY;
+// The tiny fixture (token ids only), the Gemma tokenizer, the binary.
 const std::string kTiny = std::string(RG_TEST_DATA) + "/fixtures/tiny";
 const std::string kTokenizer = std::string(RG_SOURCE_DIR) + "/models/tokenizer/tokenizer.model";
+const std::string kBin = RG_BINARY;
 
 std::string Quote(const std::string& s) { return "'" + s + "'"; }
 
