@@ -206,16 +206,17 @@ void RunGenerate(GenerateArgs a) {
   const int64_t run = prefill.prompt_tokens - prefill.cached_tokens;
   if (!a.quiet)
     std::fprintf(stderr,
-                 "[stats] load %.2f s | prompt %lld tok%s, prefill %.1f tok/s | generated %lld tok, decode %.2f tok/s | "
-                 "peak RSS %.1f MiB (%zu bytes) | stop: %s\n",
-                 load_seconds, (long long)prefill.prompt_tokens,
+                 "[stats] prompt %lld tok%s, prefill %.1f tok/s | generated %lld tok, decode %.2f tok/s | "
+                 "peak RSS %.1f MiB (%zu bytes) | stop: %s | load %.2f s\n",
+                 (long long)prefill.prompt_tokens,
                  prefill.cached_tokens ? StrCat(" (", prefill.cached_tokens, " from the prompt cache)").c_str() : "",
                  prefill.prefill_seconds > 0 ? double(run) / prefill.prefill_seconds : 0.0,
                  (long long)decode.generated_tokens,
                  decode.generated_tokens > 1 && decode.decode_seconds > 0
                      ? double(decode.generated_tokens - 1) / decode.decode_seconds
                      : 0.0,
-                 double(rss) / (1 << 20), rss, interrupted ? "interrupted" : FinishReasonName(decode.reason));
+                 double(rss) / (1 << 20), rss, interrupted ? "interrupted" : FinishReasonName(decode.reason),
+                 load_seconds);
   if (interrupted) throw ExitCode(130);
 }
 

@@ -95,7 +95,7 @@ TEST_F(CliHabitsTest, SlowLoadsShowProgressAndTheStatsLineHasTheLoadTime) {
   EXPECT_THAT(slow.err, HasSubstr("loading " + Text() + ": 100%")) << slow.err;
   const Out fast = Rgemma(args);
   EXPECT_THAT(fast.err, Not(HasSubstr("loading "))) << fast.err;  // under a second: silent
-  EXPECT_TRUE(std::regex_search(fast.err, std::regex(R"(\[stats\] load \d+\.\d\d s \| prompt 2 tok)"))) << fast.err;
+  EXPECT_TRUE(std::regex_search(fast.err, std::regex(R"(\[stats\] prompt 2 tok.*\| stop: length \| load \d+\.\d\d s\n)"))) << fast.err;
   EXPECT_THAT(Rgemma(args + " -q", "RG_LOAD_PROGRESS_AFTER=0 ").err, Not(HasSubstr("loading ")));
 }
 
@@ -108,7 +108,7 @@ TEST_F(CliHabitsTest, CtrlCInGenerateStillPrintsTheStats) {
   const CommandResult r = RunCommand(script);
   EXPECT_THAT(r.output, HasSubstr("rc=130"));
   const std::string e = ReadFile(err);
-  EXPECT_TRUE(std::regex_search(e, std::regex(R"(\[stats\] load .*generated \d+ tok.*stop: interrupted)"))) << e;
+  EXPECT_TRUE(std::regex_search(e, std::regex(R"(\[stats\] prompt .*generated \d+ tok.*stop: interrupted \| load )"))) << e;
   EXPECT_FALSE(ReadFile(out).empty());
 }
 
