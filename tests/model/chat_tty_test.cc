@@ -95,6 +95,16 @@ class PtyChild {
     return -1;
   }
 
+  // Waits for the line editor's prompt after the last `marker` (e.g. a
+  // turn's stats line). Keys typed before libedit has the terminal in raw
+  // mode go through the terminal's cooked mode instead, where Ctrl-D is an
+  // end of file libedit never sees.
+  bool WaitForPromptAfter(const std::string& marker) {
+    std::string re;  // the marker, literally
+    for (char c : marker) re += std::string(std::strchr(".[]{}()\\*+?|^$", c) && c ? "\\" : "") + c;
+    return WaitFor(re) && WaitFor("> ", out_.rfind(marker));
+  }
+
   const std::string& out() const { return out_; }
   size_t mark() const { return out_.size(); }
 
@@ -174,7 +184,7 @@ TEST_F(ChatTtyTest, ArrowKeysEditAndRecallHistoryAndOnlyTheTextReachesTheModel) 
   EXPECT_EQ(ids, UserTurnIds(*tok_, "hello world", /*first_turn=*/true));
 
   // Up recalls it from the history; edit it and send it again.
-  ASSERT_TRUE(chat.WaitFor("> ", chat.mark() - 2));
+  ASSERT_TRUE(chat.WaitForPromptAfter("[turn 1]")) << chat.out();
   mark = chat.mark();
   chat.Type(std::string(kUp) + "!\r");
   ASSERT_TRUE(chat.WaitFor(R"(\[turn 2\])", mark)) << chat.out();
@@ -184,6 +194,7 @@ TEST_F(ChatTtyTest, ArrowKeysEditAndRecallHistoryAndOnlyTheTextReachesTheModel) 
   EXPECT_EQ(ids, UserTurnIds(*tok_, "hello world!", /*first_turn=*/false, /*context_has_end_of_turn=*/false));
 
   // A line ending with \ continues on the next one: the message keeps the newline.
+  ASSERT_TRUE(chat.WaitForPromptAfter("[turn 2]")) << chat.out();
   mark = chat.mark();
   chat.Type("line one\\\r");
   ASSERT_TRUE(chat.WaitFor(R"(\. )", mark)) << chat.out();  // the continuation prompt
@@ -192,6 +203,7 @@ TEST_F(ChatTtyTest, ArrowKeysEditAndRecallHistoryAndOnlyTheTextReachesTheModel) 
   Echoed(chat.out(), mark, &text, &ids);
   EXPECT_EQ(text, "line one\nline two");
 
+  ASSERT_TRUE(chat.WaitForPromptAfter("[turn 3]")) << chat.out();
   chat.Type("\x04");  // Ctrl-D on an empty line exits cleanly
   EXPECT_EQ(chat.Wait(), 0) << chat.out();
 }
@@ -204,7 +216,7 @@ TEST_F(ChatTtyTest, CtrlCStopsAReplyAndTheChatGoesOn) {
   ASSERT_TRUE(chat.WaitFor(R"(\[input ids\][^\n]*\n[0-9]+ [0-9]+ [0-9]+)", mark)) << chat.out();  // streaming
   chat.Type("\x03");  // the terminal turns it into SIGINT
   ASSERT_TRUE(chat.WaitFor(R"(\[turn 1\].*\| interrupted)", mark)) << chat.out();
-  ASSERT_TRUE(chat.WaitFor("> ", chat.mark() - 2)) << chat.out();
+  ASSERT_TRUE(chat.WaitForPromptAfter("[turn 1]")) << chat.out();
   chat.Type("/quit\r");
   EXPECT_EQ(chat.Wait(), 0) << chat.out();
 }
