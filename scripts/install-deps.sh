@@ -9,9 +9,12 @@ packages=(
   nlohmann-json3-dev libcli11-dev             # JSON, command line
   libcpp-httplib-dev                          # rgemma serve
   libedit-dev                                 # line editing in rgemma chat
+  libhiredis-dev redis-server nginx           # serve --state-store (Redis); replicas behind nginx in the tests
   libgtest-dev libgmock-dev                   # tests
   clang libclang-rt-14-dev                    # libFuzzer + sanitizer runtimes
   python3 python3-numpy                       # the reference-fixture contract check
+  python3-dev pybind11-dev python3-pybind11   # the Python package rgemma
+  python3-venv python3-setuptools python3-pytest
   python3-jsonschema                          # validates structured-output samples
   nodejs npm                                  # server tests with the openai npm package
 )

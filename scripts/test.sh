@@ -5,7 +5,10 @@
 #   3. the same tests under AddressSanitizer + UndefinedBehaviorSanitizer
 #   4. libFuzzer on the untrusted-input parsers, bounded time
 #   5. the HTTP server driven by the official openai npm package
-#   6. the README's main command (scripts/demo.sh) in a fresh clone
+#   6. 3 replicas sharing a Redis state store behind nginx
+#   7. the Python package (pytest; pip install . into a new venv) and the C
+#      API (cmake --install; a C program built with pkg-config / find_package)
+#   8. the README's main command (scripts/demo.sh) in a fresh clone
 # Env: RG_FUZZ_SECONDS (default 45 per target), RG_SKIP_ASAN=1, RG_SKIP_FUZZ=1.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -33,13 +36,13 @@ contract_check() {
 }
 asan() {
   # -O1: quick to compile, still fast enough to run every test.
-  cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=None -DCMAKE_CXX_FLAGS="-O1 -g1" -DRG_SANITIZE=ON >/dev/null &&
+  cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=None -DCMAKE_CXX_FLAGS="-O1 -g1" -DRG_SANITIZE=ON -DRG_PYTHON=OFF >/dev/null &&
     cmake --build build-asan -j"$jobs" &&
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
       ctest --test-dir build-asan --output-on-failure -j2 --timeout 1800
 }
 fuzz() {
-  CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRG_FUZZ=ON >/dev/null || return 1
+  CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRG_FUZZ=ON -DRG_PYTHON=OFF >/dev/null || return 1
   local targets=(safetensors_fuzzer hf_config_fuzzer)
   for extra in tests/fuzz/*_fuzzer.cc; do
     n=$(basename "$extra" .cc); [[ " ${targets[*]} " == *" $n "* ]] || targets+=("$n")
@@ -58,6 +61,12 @@ fuzz() {
   return $ok
 }
 server() { tests/server/run.sh build; }
+# Replicas sharing a Redis state store behind nginx (real redis-server and nginx).
+replicas() { tests/deploy/replicas.sh build; }
+# The Python package (pytest; pip install into a new venv) and the C API
+# (cmake --install, a C program built with pkg-config and find_package).
+python_pkg() { tests/python/run.sh build; }
+capi() { tests/capi/run.sh build; }
 # The README's main command, as a new user runs it: a fresh clone of HEAD
 # (no build/, no models/cache/), scripts/demo.sh with a small random model.
 demo_fresh_clone() { tests/demo/fresh_clone.sh "$(mktemp -d)"; }
@@ -67,6 +76,9 @@ if [ $failed -eq 0 ]; then
   step "ctest (release)" ctest_release
   step "reference contract check" contract_check
   [ -x tests/server/run.sh ] && step "server (openai npm)" server
+  step "replicas + Redis + nginx" replicas
+  step "python package (pytest, pip install)" python_pkg
+  step "C API (installed tree, pkg-config)" capi
 fi
 step "main command from a fresh clone (scripts/demo.sh)" demo_fresh_clone
 [ "${RG_SKIP_ASAN:-0}" = 1 ] || step "ctest (ASan+UBSan)" asan

@@ -197,7 +197,7 @@ void RunBench(const BenchArgs& a) {
 void RegisterBench(CLI::App& app) {
   auto a = std::make_shared<BenchArgs>();
   CLI::App* cmd = app.add_subcommand("bench", "Measure load, prefill and decode speed against this machine's limits");
-  cmd->add_option("--model,-m", a->model, "Model directory")->required();
+  cmd->add_option("--model,-m", a->model, "Model directory")->required()->check(NonEmpty);
   cmd->add_option("--prompt-tokens,-p", a->prompt_tokens, "Prompt length")->check(CLI::Range(int64_t(1), int64_t(1) << 24))->capture_default_str();
   cmd->add_option("--gen-tokens,-n", a->gen_tokens, "Tokens to decode")->check(CLI::Range(int64_t(1), int64_t(1) << 24))->capture_default_str();
   cmd->add_option("--threads,-t", a->threads, "Threads (default: all cores)")->check(CLI::Range(0, 1024));

@@ -297,16 +297,16 @@ void RunChat(ChatArgs a) {
   std::optional<ThreadPool> pool;
   std::shared_ptr<const Weights> weights;
   std::optional<Engine> engine;
+  std::unique_ptr<Tokenizer> tok;
   {
     BlockSigint block;  // the workers never take SIGINT
     pool.emplace(ResolveThreads(a.m.threads));
     weights = LoadModel(a.m, *pool, a.quiet ? LoadNotes::kNone : LoadNotes::kAll);
-    engine.emplace(weights, *pool, EngineOptions{});
+    tok = LoadTokenizerFor(a.m.model, a.m.tokenizer, /*required=*/true);
+    EngineOptions opt;
+    opt.sample_vocab = SampleableVocab(weights->config, tok.get(), a.quiet);
+    engine.emplace(weights, *pool, opt);
   }
-  const Config& c = weights->config;
-  auto tok = LoadTokenizerFor(a.m.model, a.m.tokenizer, /*required=*/true);
-  RG_CHECK(tok->vocab_size() <= c.vocab_size, "tokenizer has ", tok->vocab_size(), " pieces but the model only ",
-           c.vocab_size);
   if (!a.quiet) NoteRandomSeed(a.sampling_flags, a.sampling);
   Chat chat(a, *weights, *engine, *tok);
   if (!a.load.empty()) chat.Load(a.load);

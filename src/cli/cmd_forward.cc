@@ -64,8 +64,8 @@ void RegisterForward(CLI::App& app) {
   auto a = std::make_shared<ForwardArgs>();
   CLI::App* cmd = app.add_subcommand("forward", "Logits of token sequences (tokens.<i> -> logits.<i>)");
   AddModelFlags(cmd, &a->m, /*with_tokenizer=*/false);
-  cmd->add_option("--tokens", a->tokens, "Input safetensors holding I32 tensors tokens.<i>")->required();
-  cmd->add_option("--out", a->out, "Output safetensors for F32 logits.<i> [T, vocab]")->required();
+  cmd->add_option("--tokens", a->tokens, "Input safetensors holding I32 tensors tokens.<i>")->required()->check(NonEmpty);
+  cmd->add_option("--out", a->out, "Output safetensors for F32 logits.<i> [T, vocab]")->required()->check(NonEmpty);
   cmd->add_option("--mode", a->mode, "prefill: one parallel pass; decode: one token at a time")
       ->check(CLI::IsMember({"prefill", "decode"}));
   cmd->add_option("--chunk", a->chunk, "Rows per prefill pass")->check(CLI::Range(1, 1 << 16));

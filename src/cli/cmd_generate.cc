@@ -129,18 +129,19 @@ void RunGenerate(GenerateArgs a) {
   std::optional<ThreadPool> pool;
   std::unique_ptr<Engine> engine;
   std::shared_ptr<const Weights> weights;
+  std::unique_ptr<Tokenizer> tok;
   double load_seconds = 0;
   {
     BlockSigint block;  // compute threads never take Ctrl-C
     pool.emplace(ResolveThreads(a.m.threads));
     weights = LoadModel(a.m, *pool, a.quiet ? LoadNotes::kNone : LoadNotes::kProgress, &load_seconds);
-    engine = std::make_unique<Engine>(weights, *pool, EngineOptions{});
+    const bool need_text = !a.print_ids || a.prompt_ids.empty();
+    tok = LoadTokenizerFor(a.m.model, a.m.tokenizer, /*required=*/need_text, ", or give token ids with --prompt-ids");
+    EngineOptions opt;
+    opt.sample_vocab = SampleableVocab(weights->config, tok.get(), a.quiet);
+    engine = std::make_unique<Engine>(weights, *pool, opt);
   }
   const Config& c = weights->config;
-  const bool need_text = !a.print_ids || a.prompt_ids.empty();
-  auto tok = LoadTokenizerFor(a.m.model, a.m.tokenizer, /*required=*/need_text);
-  RG_CHECK(!tok || tok->vocab_size() <= c.vocab_size, "tokenizer has ", tok ? tok->vocab_size() : 0,
-           " pieces but the model only ", c.vocab_size);
   RG_CHECK(a.stop.empty() || tok, "--stop needs a tokenizer");
   const std::vector<int32_t> prompt = PromptIds(a, prompt_text, tok.get(), c);
 

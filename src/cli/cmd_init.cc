@@ -17,6 +17,7 @@
 #include "io/hf_config.h"
 #include "io/safetensors.h"
 #include "model/tensor_specs.h"
+#include "tokenizer/tokenizer.h"
 
 namespace rg::cli {
 namespace {
@@ -25,6 +26,7 @@ struct InitArgs {
   std::string preset = "2b", dtype = "bf16", out, tokenizer;
   uint64_t seed = 0;
   int threads = 0;
+  bool force = false;
   double shard_gb = 2.0;
   // Optional overrides of the preset (small test models with real-size windows).
   int64_t hidden_size = 0, vocab_size = 0, num_layers = 0, num_heads = 0, lru_width = 0,
@@ -141,8 +143,9 @@ void RunInit(const InitArgs& a) {
     total_bytes += bytes;
   });
 
-  CreateDirectories(a.out);
-  WriteFileAtomic(a.out + "/config.json", HFConfigJson(c, bf16 ? "bfloat16" : "float32"));
+  AtomicDirectory out(a.out, a.force, "--out");  // a.out changes only at Commit()
+  const std::string dir = out.path();
+  WriteFileAtomic(dir + "/config.json", HFConfigJson(c, bf16 ? "bfloat16" : "float32"));
   ThreadPool pool(ResolveThreads(a.threads));
   Progress progress("writing " + a.out, total_bytes);
   nlohmann::ordered_json index;
@@ -160,16 +163,13 @@ void RunInit(const InitArgs& a) {
       index["weight_map"][s.name] = file;
       progress.Add(data.back().size());
     }
-    WriteSafetensors(a.out + "/" + file, tensors, {{"format", "pt"}});
+    WriteSafetensors(dir + "/" + file, tensors, {{"format", "pt"}});
   }
-  WriteFileAtomic(a.out + "/model.safetensors.index.json", index.dump(2) + "\n");
+  WriteFileAtomic(dir + "/model.safetensors.index.json", index.dump(2) + "\n");
+  if (!a.tokenizer.empty())
+    WriteFileAtomic(dir + "/tokenizer.model", ReadRegularFile(a.tokenizer, kMaxTokenizerBytes, "tokenizer"));
+  out.Commit();
   progress.Done();
-  if (!a.tokenizer.empty()) {
-    std::error_code ec;
-    std::filesystem::copy_file(a.tokenizer, a.out + "/tokenizer.model",
-                               std::filesystem::copy_options::overwrite_existing, ec);
-    RG_CHECK(!ec, a.tokenizer, ": cannot copy the tokenizer into ", a.out, ": ", ec.message());
-  }
   std::fprintf(stderr, "wrote %s: preset %s, %s, %zu shard(s), %.2f GB (random weights: output is meaningless text)\n",
                a.out.c_str(), a.preset.c_str(), a.dtype.c_str(), shards.size(), double(total_bytes) / 1e9);
 }
@@ -182,7 +182,9 @@ void RegisterInit(CLI::App& app) {
   cmd->add_option("--preset", a->preset, "Model shape")->check(CLI::IsMember({"2b", "9b"}));
   cmd->add_option("--dtype", a->dtype, "Weight dtype")->check(CLI::IsMember({"bf16", "f32"}));
   cmd->add_option("--seed", a->seed, "Random seed");
-  cmd->add_option("--out", a->out, "Output directory")->required();
+  cmd->add_option("--out", a->out, "Output directory (new or empty; written under a temporary name, then renamed)")
+      ->required()->check(NonEmpty);
+  cmd->add_flag("--force", a->force, "Replace the contents of a non-empty --out");
   cmd->add_option("--tokenizer", a->tokenizer, "Copy this tokenizer.model into the directory")->check(CLI::ExistingFile);
   cmd->add_option("--threads,-t", a->threads, "Threads (default: all cores)")->check(CLI::Range(0, 1024));
   cmd->add_option("--shard-gb", a->shard_gb, "Maximum shard size in GB")->check(CLI::Range(0.001, 1000.0));

@@ -159,9 +159,7 @@ void RunPerplexity(const PerplexityArgs& a) {
   const Config& c = weights->config;
   std::unique_ptr<Tokenizer> tok;
   if (!a.file.empty()) {
-    tok = LoadTokenizerFor(a.m.model, a.m.tokenizer, /*required=*/false);
-    RG_CHECK(tok, a.m.model, ": no tokenizer.model in the model directory, so a text file cannot be scored "
-             "(pass --tokenizer FILE, or give token ids with --ids)");
+    tok = LoadTokenizerFor(a.m.model, a.m.tokenizer, /*required=*/true, ", or give token ids with --ids");
   }
 
   constexpr int64_t kRun = 512;  // tokens per request; the engine runs them 64 rows at a time

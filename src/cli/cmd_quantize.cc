@@ -20,6 +20,7 @@
 #include "io/hf_config.h"
 #include "io/safetensors.h"
 #include "model/tensor_specs.h"
+#include "tokenizer/tokenizer.h"
 #include "model/weight_convert.h"
 #include "ops/quant.h"
 
@@ -30,18 +31,30 @@ struct QuantizeArgs {
   std::string model, to, out;
   int threads = 0;
   double shard_gb = 2.0;
+  bool force = false;
 };
 
 void RunQuantize(const QuantizeArgs& a) {
   const std::optional<WeightFormat> target = ParseWeightFormat(a.to);
   RG_CHECK(target && *target != WeightFormat::F32, "--to: '", a.to, "' is not one of bf16, q8 (int8), q4");
-  const Config config = LoadHFConfig(a.model + "/config.json");
+  // The files copied as they are, read first: a bad one fails before any work.
+  const std::string config_json = ReadRegularFile(a.model + "/config.json", kMaxConfigBytes, "model config");
+  const Config config = ParseHFConfig(config_json, a.model + "/config.json");
+  const std::string tokenizer_path = a.model + "/tokenizer.model";
+  const std::string tokenizer = std::filesystem::exists(tokenizer_path)
+                                    ? ReadRegularFile(tokenizer_path, kMaxTokenizerBytes, "tokenizer")
+                                    : std::string();
   auto ckpt = Checkpoint::Open(a.model);
   for (const auto& f : ckpt->files())
     RG_CHECK(!f->metadata().count(kQuantFormatKey), f->path(), ": already quantized; quantize the original checkpoint");
-  namespace fs = std::filesystem;
-  RG_CHECK(fs::absolute(a.out) != fs::absolute(a.model), "--out must differ from the input directory");
-  CreateDirectories(a.out);
+  // By identity, not by spelling ("qs/", "./qs", a symlink to qs), and
+  // before anything is written: the input must survive any --out.
+  RG_CHECK(!SameFile(a.out, a.model), "--out ", a.out, " is the input directory ", a.model,
+           ": write the quantized copy to another directory");
+  RG_CHECK(!a.force || !IsSameOrInside(a.model, a.out), "--out ", a.out, " contains the input directory ", a.model,
+           ": --force would delete it");
+  AtomicDirectory out_dir(a.out, a.force, "--out");  // a.out changes only at Commit()
+  const std::string out = out_dir.path();
 
   ThreadPool pool(ResolveThreads(a.threads));
   const bool packed = IsQuantizedFormat(*target);
@@ -127,19 +140,15 @@ void RunQuantize(const QuantizeArgs& a) {
     for (const Out& o : outs) descs.push_back(o.desc);
     std::map<std::string, std::string> file_meta = meta;
     if (!other_formats.empty()) file_meta[kTensorFormatsKey] = TensorFormatsJson(other_formats);
-    WriteSafetensors(a.out + "/" + name, descs, file_meta);
+    WriteSafetensors(out + "/" + name, descs, file_meta);
   }
   if (shards.size() > 1) {
     index["metadata"]["total_size"] = total_out;
-    WriteFileAtomic(a.out + "/model.safetensors.index.json", index.dump(2) + "\n");
+    WriteFileAtomic(out + "/model.safetensors.index.json", index.dump(2) + "\n");
   }
-  std::error_code ec;
-  fs::copy_file(a.model + "/config.json", a.out + "/config.json", fs::copy_options::overwrite_existing, ec);
-  RG_CHECK(!ec, a.out, "/config.json: ", ec.message());
-  if (fs::exists(a.model + "/tokenizer.model")) {
-    fs::copy_file(a.model + "/tokenizer.model", a.out + "/tokenizer.model", fs::copy_options::overwrite_existing, ec);
-    RG_CHECK(!ec, a.out, "/tokenizer.model: ", ec.message());
-  }
+  WriteFileAtomic(out + "/config.json", config_json);
+  if (!tokenizer.empty()) WriteFileAtomic(out + "/tokenizer.model", tokenizer);
+  out_dir.Commit();
   progress.Done();
   const WeightFormat embed_fmt = MatrixFormatFor(TensorRole::kEmbedding, *target);
   const std::string embed_note =
@@ -153,10 +162,12 @@ void RunQuantize(const QuantizeArgs& a) {
 void RegisterQuantize(CLI::App& app) {
   auto a = std::make_shared<QuantizeArgs>();
   CLI::App* cmd = app.add_subcommand("quantize", "Write a copy of a model with bf16 / 8-bit / 4-bit matrices (q4: embedding / output head at 8 bits)");
-  cmd->add_option("--model,-m", a->model, "Input model directory")->required();
+  cmd->add_option("--model,-m", a->model, "Input model directory")->required()->check(NonEmpty);
   cmd->add_option("--to", a->to, "Target format: bf16, q8 (int8) or q4 (embedding / output head kept at q8)")->required()
       ->check(CLI::IsMember({"bf16", "q8", "int8", "q4"}));
-  cmd->add_option("--out", a->out, "Output directory")->required();
+  cmd->add_option("--out", a->out, "Output directory (new or empty; written under a temporary name, then renamed)")
+      ->required()->check(NonEmpty);
+  cmd->add_flag("--force", a->force, "Replace the contents of a non-empty --out");
   cmd->add_option("--threads,-t", a->threads, "Threads (default: all cores)")->check(CLI::Range(0, 1024));
   cmd->add_option("--shard-gb", a->shard_gb, "Maximum shard size in GB")->check(CLI::Range(0.001, 1000.0));
   cmd->callback([a] { RunQuantize(*a); });

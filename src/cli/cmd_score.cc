@@ -260,7 +260,7 @@ void RegisterScore(CLI::App& app) {
   auto a = std::make_shared<ScoreArgs>();
   CLI::App* cmd = app.add_subcommand("score", "Multiple-choice accuracy by log-likelihood (lm-evaluation-harness style)");
   AddModelFlags(cmd, &a->m);
-  cmd->add_option("--tasks", a->tasks, "JSONL: {\"context\", \"choices\", \"gold\"} per line")->required();
+  cmd->add_option("--tasks", a->tasks, "JSONL: {\"context\", \"choices\", \"gold\"} per line")->required()->check(NonEmpty);
   cmd->add_option("--output,-o", a->output, "Write per-item log-likelihoods here (JSONL)");
   cmd->add_option("--limit", a->limit, "Score only the first N items")->check(CLI::Range(int64_t(0), int64_t(1) << 40));
   cmd->add_flag("--json", a->json_out, "Print the summary as JSON");

@@ -3,15 +3,19 @@
 // Endpoints: GET /health, GET /v1/models, POST /v1/completions,
 // POST /v1/chat/completions (see src/server/http_server.h).
 // SIGTERM / SIGINT: stop accepting, finish what is in flight, exit 0; a second
-// signal cancels what is left.
+// signal cancels what is left. Connections whose request has not arrived in
+// full are closed at once (they never started).
+// The API key comes from --api-key, --api-key-file or $RGEMMA_API_KEY.
 #include <pthread.h>
 #include <signal.h>
 
 #include <atomic>
+#include <cctype>
+#include <cstdlib>
+#include <system_error>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <thread>
 
 #include "cli/commands.h"
@@ -21,6 +25,7 @@
 #include "core/file_io.h"
 #include "generate/disk_store.h"
 #include "generate/engine.h"
+#include "generate/redis_store.h"
 #include "ops/cpu_features.h"
 #include "sampling/grammar/token_trie.h"
 #include "server/cors.h"
@@ -30,13 +35,17 @@
 namespace rg::cli {
 namespace {
 
+constexpr const char* kApiKeyEnv = "RGEMMA_API_KEY";
+
 struct ServeArgs {
   ModelFlags m;
-  std::string host = "127.0.0.1", alias, port_file, api_key, cache_dir, log_format = "text";
+  std::string host = "127.0.0.1", alias, port_file, api_key, api_key_file, cache_dir, state_store, log_format = "text";
+  int64_t state_store_ttl = 86400;
   int port = 8080;
   bool quiet = false;
   double drain_timeout = 600;
   size_t cache_mb = 2048, cache_dir_mb = 16384;
+  size_t max_prompt_bytes = 0;  // 0: 16 bytes per --max-prompt-tokens
   EngineOptions engine = ServeDefaults();
   server::HttpOptions http;
 
@@ -56,6 +65,24 @@ std::string ModelId(const ServeArgs& a) {
   return name.empty() || name == "." ? "rgemma" : name;
 }
 
+// The API key: --api-key, --api-key-file (keeps it out of `ps`) or the
+// environment (RGEMMA_API_KEY), at most one of them; "" = no key.
+std::string ApiKey(const ServeArgs& a) {
+  const char* env = std::getenv(kApiKeyEnv);
+  RG_CHECK(a.api_key.empty() || a.api_key_file.empty(), "give only one of --api-key and --api-key-file");
+  std::string key = a.api_key;
+  if (!a.api_key_file.empty()) {
+    key = ReadRegularFile(a.api_key_file, 4096, "API key file");
+    while (!key.empty() && std::isspace(static_cast<unsigned char>(key.back()))) key.pop_back();  // the newline
+    RG_CHECK(!key.empty(), a.api_key_file, ": the API key file is empty");
+  } else if (key.empty() && env) {
+    key = env;
+  }
+  for (unsigned char ch : key)
+    RG_CHECK(ch > 0x20 && ch < 0x7f, "the API key must be printable ASCII without spaces");
+  return key;
+}
+
 void RunServe(ServeArgs a) {
   // Signals are taken by one thread with sigwait: block them before any
   // thread exists so every thread inherits the mask.
@@ -67,9 +94,10 @@ void RunServe(ServeArgs a) {
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
+  a.http.api_key = ApiKey(a);
   if (a.host != "127.0.0.1" && a.host != "localhost" && a.host != "::1" && !a.quiet)
     std::fprintf(stderr, "warning: listening on %s: reachable from other machines%s\n", a.host.c_str(),
-                 a.api_key.empty() ? " and no --api-key is set" : "");
+                 a.http.api_key.empty() ? " and no API key is set (--api-key-file)" : "");
 
   a.http.log_format = server::ParseLogFormat(a.log_format);  // flag errors before the load
   const server::CorsPolicy cors(a.http.cors_origins);
@@ -77,12 +105,13 @@ void RunServe(ServeArgs a) {
   auto weights = LoadModel(a.m, pool, a.quiet ? LoadNotes::kNone : LoadNotes::kAll);
   const Config& c = weights->config;
   auto tok = LoadTokenizerFor(a.m.model, a.m.tokenizer, /*required=*/false);
-  RG_CHECK(!tok || tok->vocab_size() <= c.vocab_size, "tokenizer has ", tok ? tok->vocab_size() : 0,
-           " pieces but the model only ", c.vocab_size);
+  a.engine.sample_vocab = SampleableVocab(c, tok.get(), a.quiet);
   if (!tok && !a.quiet)
     std::fprintf(stderr, "note: %s has no tokenizer.model: serving token ids only (text prompts get 400)\n",
                  a.m.model.c_str());
 
+  a.http.limits.max_prompt_bytes =
+      a.max_prompt_bytes ? a.max_prompt_bytes : size_t(16) * size_t(a.http.limits.max_prompt_tokens);
   a.engine.max_top_logprobs = a.http.limits.max_logprobs;
   a.engine.cache_bytes = a.cache_mb << 20;
   Engine engine(weights, pool, a.engine);
@@ -90,6 +119,12 @@ void RunServe(ServeArgs a) {
     RG_CHECK(engine.cache(), "--cache-dir needs the memory cache (--cache-mb > 0)");
     engine.cache()->AddStore(
         std::make_unique<DiskStore>(a.cache_dir, a.cache_dir_mb << 20, c, engine.cache()->fingerprint()));
+  }
+  if (!a.state_store.empty()) {
+    RG_CHECK(engine.cache(), "--state-store needs the memory cache (--cache-mb > 0)");
+    engine.cache()->AddStore(
+        std::make_unique<RedisStore>(a.state_store, a.state_store_ttl, c, engine.cache()->fingerprint()));
+    a.http.report_after_store = true;  // another replica may get the next turn
   }
   server::ModelInfo info;
   info.id = ModelId(a);
@@ -99,7 +134,6 @@ void RunServe(ServeArgs a) {
   info.created = server::UnixTime();
   a.http.host = a.host;
   a.http.port = a.port;
-  a.http.api_key = a.api_key;
   a.http.log_requests = !a.quiet;
   server::HttpServer http(engine, info, a.http);
   const int port = http.Bind();
@@ -130,7 +164,7 @@ void RunServe(ServeArgs a) {
                      sig == SIGTERM ? "SIGTERM" : "SIGINT", http.in_flight());
         http.BeginDrain();
         engine.Drain(0);  // refuse new sequences from now on
-        drainer = std::thread([&] {
+        auto drain = [&] {
           if (!http.WaitIdle(a.drain_timeout)) {
             std::fprintf(stderr, "rgemma serve: drain timeout: cancelling what is left\n");
             engine.CancelAll();
@@ -140,7 +174,12 @@ void RunServe(ServeArgs a) {
             http.Stop();
             std::this_thread::sleep_for(std::chrono::milliseconds(20));
           }
-        });
+        };
+        try {
+          drainer = std::thread(drain);
+        } catch (const std::system_error&) {
+          drain();  // no thread to spare (ulimit -u): drain here; a second signal waits
+        }
       } else {
         std::fprintf(stderr, "rgemma serve: cancelling in-flight requests\n");
         engine.CancelAll();
@@ -171,7 +210,10 @@ void RegisterServe(CLI::App& app) {
       ->check(CLI::Range(0, 65535))->capture_default_str();
   cmd->add_option("--port-file", a->port_file, "Write the bound port to this file once listening");
   cmd->add_option("--alias", a->alias, "Model id reported by the API (default: the directory name)");
-  cmd->add_option("--api-key", a->api_key, "Require 'Authorization: Bearer KEY'");
+  cmd->add_option("--api-key", a->api_key,
+                  "Require 'Authorization: Bearer KEY' on every route but /health and /tokenizer_info "
+                  "(visible in ps: prefer --api-key-file or $RGEMMA_API_KEY)");
+  cmd->add_option("--api-key-file", a->api_key_file, "Read the API key from this file (one line)")->check(NonEmpty);
   cmd->add_option("--parallel,-P", a->engine.parallel, "Sequences decoded together (state slots; llama.cpp's -np)")
       ->check(CLI::Range(1, 4096))->capture_default_str();
   cmd->add_option("--max-queue", a->engine.max_queue, "Sequences that may wait for a slot; more get 503")
@@ -185,6 +227,10 @@ void RegisterServe(CLI::App& app) {
       ->check(CLI::Range(size_t(1024), size_t(1) << 34))->capture_default_str();
   cmd->add_option("--max-prompt-tokens", a->http.limits.max_prompt_tokens, "Longer prompts get 400")
       ->check(CLI::Range(int64_t(1), int64_t(1) << 30))->capture_default_str();
+  cmd->add_option("--max-prompt-bytes", a->max_prompt_bytes,
+                  "Prompt text over this many bytes gets 400 before it is tokenized (default: 16 per "
+                  "--max-prompt-tokens)")
+      ->check(CLI::Range(size_t(1), size_t(1) << 34));
   cmd->add_option("--max-tokens-limit", a->http.limits.max_tokens, "Largest max_tokens a request may ask for")
       ->check(CLI::Range(int64_t(1), int64_t(1) << 30))->capture_default_str();
   cmd->add_option("--default-chat-max-tokens", a->http.limits.default_chat_max_tokens,
@@ -194,8 +240,15 @@ void RegisterServe(CLI::App& app) {
       ->check(CLI::Range(1, 1024))->capture_default_str();
   cmd->add_option("--max-logprobs", a->http.limits.max_logprobs, "Largest logprobs / top_logprobs")
       ->check(CLI::Range(0, 1000))->capture_default_str();
-  cmd->add_option("--max-connections", a->http.max_connections, "Connection threads")
+  cmd->add_option("--max-connections", a->http.max_connections,
+                  "Requests answered at once (threads); requests received beyond it wait")
       ->check(CLI::Range(1, 65536))->capture_default_str();
+  cmd->add_option("--max-connections-per-ip", a->http.max_connections_per_ip,
+                  "Open connections one client address may hold; more get 503 (0 = no cap)")
+      ->check(CLI::Range(0, 1 << 20))->capture_default_str();
+  cmd->add_option("--request-timeout", a->http.request_timeout_seconds,
+                  "Seconds a request's head and body may take to arrive, from its first byte (then 408)")
+      ->check(CLI::Range(0.1, 86400.0))->capture_default_str();
   cmd->add_option("--drain-timeout", a->drain_timeout, "Seconds SIGTERM waits for in-flight requests")
       ->check(CLI::Range(0.0, 1e9))->capture_default_str();
   cmd->add_option("--cache-mb", a->cache_mb,
@@ -208,6 +261,10 @@ void RegisterServe(CLI::App& app) {
   cmd->add_option("--cache-dir", a->cache_dir, "Keep snapshots on disk here too (they survive a restart)");
   cmd->add_option("--cache-dir-mb", a->cache_dir_mb, "Disk space the cache directory may use, MiB")
       ->check(CLI::Range(size_t(1), size_t(1) << 30))->capture_default_str();
+  cmd->add_option("--state-store", a->state_store,
+                  "Share snapshots with other replicas in Redis: redis://HOST:PORT[/DB] (lookups: memory, then Redis)");
+  cmd->add_option("--state-store-ttl", a->state_store_ttl, "Seconds a snapshot lives in the store (0 = no expiry)")
+      ->check(CLI::Range(int64_t(0), int64_t(1) << 40))->capture_default_str();
   cmd->add_option("--cors-origin", a->http.cors_origins,
                   "Web origins allowed to call this server from a browser, comma-separated (e.g. "
                   "http://localhost:3000; * = any); default none");

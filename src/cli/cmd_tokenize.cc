@@ -8,6 +8,7 @@
 #include <string>
 
 #include "cli/commands.h"
+#include "cli/common.h"
 #include "cli/model_files.h"
 #include "core/error.h"
 
@@ -36,9 +37,9 @@ void RunTokenize(const TokenizeArgs& a) {
     if (a.bos) ids.push_back(tok->bos_id());
     for (int id : tok->Encode(j["text"].get<std::string>())) ids.push_back(id);
     const std::string out = nlohmann::json{{"ids", ids}}.dump() + "\n";
-    std::fwrite(out.data(), 1, out.size(), stdout);
+    WriteStdout(out);
   }
-  std::fflush(stdout);
+  FlushStdout();
 }
 
 }  // namespace
@@ -47,7 +48,7 @@ void RegisterTokenize(CLI::App& app) {
   auto a = std::make_shared<TokenizeArgs>();
   CLI::App* cmd = app.add_subcommand("tokenize", "JSON Lines {\"text\"} on stdin to {\"ids\"} on stdout");
   cmd->add_option("--tokenizer", a->tokenizer, "tokenizer.model");
-  cmd->add_option("--model,-m", a->model, "Model directory holding tokenizer.model");
+  cmd->add_option("--model,-m", a->model, "Model directory holding tokenizer.model")->check(NonEmpty);
   cmd->add_flag("--bos", a->bos, "Prepend BOS (id 2)");
   cmd->callback([a] { RunTokenize(*a); });
 }

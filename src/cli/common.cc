@@ -14,9 +14,15 @@
 
 namespace rg::cli {
 
+const CLI::Validator NonEmpty(
+    [](std::string& v) { return v.empty() ? std::string("must not be empty") : std::string(); }, "NONEMPTY");
+
 void AddModelFlags(CLI::App* cmd, ModelFlags* f, bool with_tokenizer) {
-  cmd->add_option("--model,-m", f->model, "Model directory (config.json + safetensors)")->required();
-  if (with_tokenizer) cmd->add_option("--tokenizer", f->tokenizer, "tokenizer.model (default: the model directory's)");
+  cmd->add_option("--model,-m", f->model, "Model directory (config.json + safetensors)")->required()->check(NonEmpty);
+  if (with_tokenizer)
+    cmd->add_option("--tokenizer", f->tokenizer,
+                    "tokenizer.model (default: the model directory's; 'none': no tokenizer, token ids only)")
+        ->check(NonEmpty);
   cmd->add_option("--threads,-t", f->threads, "Threads (default: all cores)")->check(CLI::Range(0, 1024));
   cmd->add_flag_callback("--mmap", [f] { f->mmap = true; },
                          "Leave the weights in the file mapping: fastest start (default: copied into huge pages, "

@@ -15,10 +15,14 @@
 
 namespace rg::cli {
 
+// A check for path flags: an empty value is refused at parse time (`-m ""`
+// would otherwise read /config.json).
+extern const CLI::Validator NonEmpty;
+
 // The flags of every command that loads a model, registered once here:
-// --model/-m, --threads/-t, --tokenizer, --mmap/--no-mmap, -v/--verbose, and
-// llama.cpp's -c/--ctx-size (accepted, with a note: RecurrentGemma's state has
-// a fixed size, so there is no context length to set).
+// --model/-m, --threads/-t, --tokenizer (none: token ids only), --mmap/--no-mmap,
+// -v/--verbose, and llama.cpp's -c/--ctx-size (accepted, with a note:
+// RecurrentGemma's state has a fixed size, so there is no context length to set).
 struct ModelFlags {
   std::string model, tokenizer;
   int threads = 0;

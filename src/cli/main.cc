@@ -1,4 +1,5 @@
 // rgemma: the command line. `rgemma --help` lists the subcommands.
+#include <csignal>
 #include <cstdio>
 #include <exception>
 #include <string>
@@ -12,6 +13,9 @@
 #include "core/error.h"
 
 int main(int argc, char** argv) {
+  // A write past the file-size limit (ulimit -f) fails with EFBIG and is
+  // reported like any other write error, instead of killing the process.
+  std::signal(SIGXFSZ, SIG_IGN);
   CLI::App app{"rgemma: RecurrentGemma (Griffin) inference on the CPU"};
   app.require_subcommand(1);
   app.set_version_flag("--version", [] { return rg::cli::VersionText(); });

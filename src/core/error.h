@@ -8,6 +8,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 namespace rg {
 
@@ -28,6 +29,11 @@ template <class... Args>
 [[noreturn]] void Fail(const Args&... args) {
   throw Error(StrCat(args...));
 }
+
+// Makes an untrusted string (a client's field name, a file's tensor name)
+// safe for a one-line message or log line: control and non-ASCII bytes are
+// escaped (\n, \xNN), very long strings are cut.
+std::string Printable(std::string_view s, size_t max_len = 160);
 
 }  // namespace rg
 

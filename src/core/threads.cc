@@ -1,6 +1,9 @@
 #include "core/threads.h"
 
 #include <chrono>
+#include <system_error>
+
+#include "core/error.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -37,14 +40,27 @@ bool SpinUntil(Done done) {
 }  // namespace
 
 ThreadPool::ThreadPool(int n_threads) : n_threads_(n_threads < 1 ? 1 : n_threads) {
-  for (int i = 1; i < n_threads_; ++i) threads_.emplace_back([this, i] { WorkerLoop(i); });
+  try {
+    for (int i = 1; i < n_threads_; ++i) threads_.emplace_back([this, i] { WorkerLoop(i); });
+  } catch (const std::system_error& e) {
+    // Under a process/thread limit (ulimit -u) creation fails part-way: the
+    // workers already running must be joined before the error leaves, or
+    // their std::thread objects would abort the process.
+    const size_t started = threads_.size() + 1;
+    StopWorkers();
+    Fail("cannot start ", n_threads_, " compute threads (", started, " could be): ", e.what(),
+         "; use fewer (--threads) or raise the limit on processes (ulimit -u)");
+  }
 }
 
-ThreadPool::~ThreadPool() {
+ThreadPool::~ThreadPool() { StopWorkers(); }
+
+void ThreadPool::StopWorkers() {
   stop_ = true;
   generation_.fetch_add(1);  // seq_cst: pairs with the workers' sleepers_ count
   generation_.notify_all();
   for (auto& t : threads_) t.join();
+  threads_.clear();
 }
 
 void ThreadPool::Run(int workers, void* ctx, Trampoline call) {

@@ -19,6 +19,7 @@ namespace rg {
 class ThreadPool {
  public:
   // n_threads includes the calling thread; 1 means everything runs inline.
+  // rg::Error (never an abort) when the threads cannot be created.
   explicit ThreadPool(int n_threads);
   ~ThreadPool();
   ThreadPool(const ThreadPool&) = delete;
@@ -52,6 +53,7 @@ class ThreadPool {
   using Trampoline = void (*)(void*, int);
   void Run(int workers, void* ctx, Trampoline call);
   void WorkerLoop(int index);
+  void StopWorkers();
 
   int n_threads_;
   std::mutex run_mu_;  // one Run at a time

@@ -120,7 +120,7 @@ std::optional<std::string> DiskStore::Get(const std::string& key) {
   }
 }
 
-void DiskStore::Put(const std::string& key, const std::string& value) {
+void DiskStore::Put(const std::string& key, const std::string& value, std::span<const int32_t>) {
   if (value.size() > budget_) return;
   try {
     WriteFileAtomic(PathOf(key), value);
@@ -163,7 +163,7 @@ void DiskStore::EvictLocked() {
   }
 }
 
-std::vector<int64_t> DiskStore::KnownLengths() {
+std::vector<int64_t> DiskStore::KnownLengths(std::span<const int32_t>) {
   std::lock_guard<std::mutex> lk(mu_);
   std::vector<int64_t> out(lengths_.begin(), lengths_.end());
   out.erase(std::unique(out.begin(), out.end()), out.end());

@@ -26,8 +26,8 @@ class DiskStore : public SnapshotStore {
   std::string Name() const override { return "disk:" + dir_; }
   std::vector<bool> Contains(const std::vector<std::string>& keys) override;
   std::optional<std::string> Get(const std::string& key) override;
-  void Put(const std::string& key, const std::string& value) override;
-  std::vector<int64_t> KnownLengths() override;
+  void Put(const std::string& key, const std::string& value, std::span<const int32_t> tokens) override;
+  std::vector<int64_t> KnownLengths(std::span<const int32_t> tokens) override;
   std::string Where(const std::string& key) const override { return PathOf(key); }
   void Reject(const std::string& key) override;
   std::string Status() const override;

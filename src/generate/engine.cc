@@ -1,6 +1,7 @@
 #include "generate/engine.h"
 
 #include <algorithm>
+#include <cmath>
 #include <chrono>
 
 #include "core/error.h"
@@ -50,7 +51,8 @@ struct Engine::Seq {
   Clock::time_point fetch_deadline;
   std::vector<TokenLogprob> prompt_lp;
   Result result;
-  bool reported = false;  // on_done called
+  bool reported = false;  // on_done called (or waiting in pending_reports_)
+  bool report_after_store = false;  // on_done waits for the final snapshot's store writes
   bool finished = false;  // nothing left to run: release the slot
   Clock::time_point t_submit, t_slot, t_first;
   bool sampled = false;   // t_first is set
@@ -129,7 +131,8 @@ Engine::Admission Engine::Submit(std::vector<Request> reqs, std::vector<std::sha
     Validate(r);
     auto s = std::make_unique<Seq>();
     s->req = std::move(r);
-    s->decoder = std::make_unique<SequenceDecoder>(s->req, weights_->config.eos_id, vocab_);  // validates
+    s->decoder = std::make_unique<SequenceDecoder>(s->req, weights_->config.eos_id, vocab_,
+                                                   opt_.sample_vocab);  // validates
     s->handle = std::make_shared<RequestHandle>();
     s->t_submit = now;
     s->result.prompt_tokens = s->prompt_size();
@@ -216,7 +219,7 @@ void Engine::CancelAll() {
 bool Engine::Drain(double timeout_seconds) {
   std::unique_lock<std::mutex> lk(mu_);
   draining_ = true;
-  auto idle = [&] { return queue_.empty() && busy_slots_ == 0 && in_hand_ == 0; };
+  auto idle = [&] { return queue_.empty() && busy_slots_ == 0 && in_hand_ == 0 && pending_reports_.empty(); };
   if (timeout_seconds < 0) {
     idle_cv_.wait(lk, idle);
     return true;
@@ -265,10 +268,16 @@ void Engine::Loop() {
       started.push_back(s.get());
       active_.push_back(std::move(s));
     }
+    if (!pending_reports_.empty()) {
+      lk.unlock();
+      DeliverReports(stop_);
+      lk.lock();
+    }
     if (active_.empty() && dropped.empty() && immediate.empty()) {
-      if (queue_.empty() && busy_slots_ == 0) idle_cv_.notify_all();
-      if (stop_) break;
-      cv_.wait(lk, [&] { return wake_ || stop_; });
+      if (queue_.empty() && busy_slots_ == 0 && pending_reports_.empty()) idle_cv_.notify_all();
+      if (stop_ && pending_reports_.empty()) break;
+      if (pending_reports_.empty()) cv_.wait(lk, [&] { return wake_ || stop_; });
+      else cv_.wait_for(lk, std::chrono::milliseconds(10), [&] { return wake_; });
       wake_ = false;
       continue;
     }
@@ -450,17 +459,19 @@ void Engine::Resume(Seq& s, SnapshotPtr snap) {
   }
 }
 
-SnapshotPtr Engine::CacheSnapshot(Seq& s, const float* logits) {
-  if (!s.caching || (s.state->pos == s.snapshot_at && !logits)) return nullptr;
+SnapshotPtr Engine::CacheSnapshot(Seq& s, const float* logits, std::function<void()> stored) {
+  if (!s.caching || (s.state->pos == s.snapshot_at && !logits)) {
+    if (stored) stored();
+    return nullptr;
+  }
   RG_DCHECK(int64_t(s.fed.size()) == s.state->pos);
   SnapshotPtr snap = Snapshot::Capture(*s.state, weights_->config, s.fed, logits);
-  cache_->Insert(snap);
+  cache_->Insert(snap, false, std::move(stored));
   s.snapshot_at = s.state->pos;
   return snap;
 }
 
-void Engine::Report(Seq& s) {
-  if (s.reported) return;
+void Engine::FinalizeResult(Seq& s) {
   s.reported = true;
   const auto now = Clock::now();
   s.result.generated_tokens = s.decoder->generated();
@@ -468,12 +479,6 @@ void Engine::Report(Seq& s) {
   s.result.total_seconds = Seconds(s.t_submit, now);
   if (s.sampled) s.result.decode_seconds = Seconds(s.t_first, now);
   else if (s.slot >= 0) s.result.prefill_seconds = Seconds(s.t_slot, now);
-  if (s.req.on_done) {
-    try {
-      s.req.on_done(s.result);
-    } catch (...) {
-    }
-  }
   std::lock_guard<std::mutex> lk(mu_);
   const Result& res = s.result;
   if (res.reason != FinishReason::kError) {
@@ -491,6 +496,63 @@ void Engine::Report(Seq& s) {
     case FinishReason::kCancelled: ++stats_.cancelled; break;
     case FinishReason::kError: ++stats_.errors; break;
   }
+}
+
+namespace {
+void CallOnDone(const std::function<void(const Result&)>& fn, const Result& r) {
+  if (!fn) return;
+  try {
+    fn(r);
+  } catch (...) {
+  }
+}
+}  // namespace
+
+void Engine::Report(Seq& s) {
+  if (s.reported) return;
+  FinalizeResult(s);
+  CallOnDone(s.req.on_done, s.result);
+}
+
+void Engine::ReportAfterStore(Seq& s) {
+  if (s.reported) return;
+  FinalizeResult(s);
+  PendingReport p;
+  p.result = s.result;
+  p.on_done = std::move(s.req.on_done);
+  p.stored = std::make_shared<std::atomic<bool>>(false);
+  p.deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                  std::chrono::duration<double>(opt_.store_report_timeout_seconds));
+  auto flag = p.stored;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    pending_reports_.push_back(std::move(p));
+  }
+  CacheSnapshot(s, nullptr, [this, flag] {
+    flag->store(true);
+    {
+      std::lock_guard<std::mutex> g(mu_);
+      wake_ = true;
+    }
+    cv_.notify_all();
+  });
+}
+
+void Engine::DeliverReports(bool all) {
+  std::vector<PendingReport> due;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    const auto now = Clock::now();
+    for (auto it = pending_reports_.begin(); it != pending_reports_.end();) {
+      if (all || it->stored->load() || now >= it->deadline) {
+        due.push_back(std::move(*it));
+        it = pending_reports_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  for (const PendingReport& p : due) CallOnDone(p.on_done, p.result);
 }
 
 // The sequence has ended (or was cancelled). What is left: feeding the last
@@ -514,11 +576,15 @@ void Engine::EndSequence(Seq& s, FinishReason reason, int32_t unfed, std::string
     }
     return;
   }
-  Report(s);  // the client has its answer; the rest only concerns the cache
+  // The client has its answer now, unless it asked to wait for the final
+  // snapshot to reach the shared stores.
+  s.report_after_store = s.caching && s.req.report_after_store && cache_->has_stores() &&
+                         reason != FinishReason::kCancelled;
+  if (!s.report_after_store) Report(s);
   if (!s.caching || reason == FinishReason::kCancelled || s.phase == Seq::Phase::kFetching ||
       s.prefilled < s.prompt_size()) {
     s.finished = true;
-    return;
+    return Report(s);
   }
   std::vector<int32_t> target;
   if (s.req.next_prompt_prefix) {
@@ -546,15 +612,22 @@ void Engine::EndSequence(Seq& s, FinishReason reason, int32_t unfed, std::string
     s.snapshot_at = s.state->pos;
   } else if (!extends || target.empty()) {
     s.finished = true;
-    return;
+    return Report(s);
   }
   s.tail.assign(target.begin() + long(s.fed.size()), target.end());
   if (s.tail.empty()) {
-    CacheSnapshot(s, nullptr);
+    FinalSnapshot(s);
     s.finished = true;
   } else {
     s.phase = Seq::Phase::kFinalize;
   }
+}
+
+// The snapshot of a finished sequence, and its report if that waits for it.
+void Engine::FinalSnapshot(Seq& s) {
+  if (s.report_after_store) return ReportAfterStore(s);
+  CacheSnapshot(s, nullptr);
+  Report(s);  // a caller's state is complete now
 }
 
 void Engine::Abort(Seq& s, FinishReason reason, std::string error) {
@@ -601,7 +674,14 @@ void Engine::Emit(Seq& s, const float* row) {
     s.phase = Seq::Phase::kDecode;
     return;
   }
+  // A sampled stop id is not fed: the logits that chose it are the ones
+  // after the sequence's last token.
+  if (out.reason == FinishReason::kStop) KeepFinalLogits(s, row);
   EndSequence(s, out.reason, out.reason == FinishReason::kError ? -1 : out.token, out.error);
+}
+
+void Engine::KeepFinalLogits(Seq& s, const float* row) {
+  if (s.req.final_logits && row && row != s.req.final_logits) std::copy(row, row + vocab_, s.req.final_logits);
 }
 
 // A prompt chunk of `s` has run: log-probabilities, raw logits, checkpoint,
@@ -669,6 +749,13 @@ void Engine::Step() {
       }
     }
     if (r.prompt_logprobs >= 0 && r.on_prompt_logprobs) {
+      // NaN / inf logits (a broken model) fail here as they fail sampling,
+      // instead of reaching the caller as null log-probabilities.
+      for (size_t i = 0; i < s.prompt_lp.size(); ++i)
+        if (!std::isfinite(s.prompt_lp[i].logprob))
+          return EndSequence(s, FinishReason::kError, -1,
+                             StrCat("the log-probability of prompt token ", i + size_t(r.prompt_logprobs_from), " is ",
+                                    s.prompt_lp[i].logprob, " (the model's logits are not finite)"));
       try {
         r.on_prompt_logprobs(std::move(s.prompt_lp));
       } catch (const std::exception& e) {
@@ -676,7 +763,10 @@ void Engine::Step() {
       }
       s.prompt_lp.clear();
     }
-    if (r.max_tokens == 0) return EndSequence(s, FinishReason::kLength, -1);
+    if (r.max_tokens == 0) {
+      KeepFinalLogits(s, s.first_logits);
+      return EndSequence(s, FinishReason::kLength, -1);
+    }
     emits_.push_back({&s, s.first_logits});
   };
   for (auto& p : active_)
@@ -697,7 +787,9 @@ void Engine::Step() {
     if (s.finished || s.phase != Seq::Phase::kFinalize || rows == 0) continue;
     const int64_t n = std::min<int64_t>(int64_t(s.tail.size() - s.tail_fed), rows);
     rows -= n;
-    chunks_.push_back({s.state, s.tail.data() + s.tail_fed, n, LogitsWanted::kNone});
+    const bool last = s.tail_fed + size_t(n) == s.tail.size();
+    chunks_.push_back({s.state, s.tail.data() + s.tail_fed, n,
+                       last && s.req.final_logits ? LogitsWanted::kLast : LogitsWanted::kNone});
     chunk_owner_.push_back(&s);
   }
   for (auto& p : active_) {
@@ -721,7 +813,7 @@ void Engine::Step() {
     if (all) {
       want = LogitsWanted::kAll;
       logit_rows -= n;
-    } else if (last && (r.max_tokens > 0 || r.prompt_logits == PromptLogits::kLast || s.caching)) {
+    } else if (last && (r.max_tokens > 0 || r.prompt_logits == PromptLogits::kLast || s.caching || r.final_logits)) {
       want = LogitsWanted::kLast;
     }
     chunks_.push_back({s.state, r.prompt.data() + s.prefilled, n, want});
@@ -751,9 +843,9 @@ void Engine::Step() {
         if (s.caching) s.fed.insert(s.fed.end(), ch.tokens, ch.tokens + ch.n);
         s.tail_fed += size_t(ch.n);
         if (s.tail_fed == s.tail.size()) {
-          CacheSnapshot(s, nullptr);
+          if (ch.logits == LogitsWanted::kLast) KeepFinalLogits(s, row);
+          FinalSnapshot(s);
           s.finished = true;
-          Report(s);  // a caller's state is complete now
         }
         break;
       case Seq::Phase::kPrefill:

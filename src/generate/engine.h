@@ -57,6 +57,10 @@ struct EngineOptions {
   size_t cache_bytes = 0;                      // state cache budget; 0 = no cache
   int64_t checkpoint_every = 512;              // prompt snapshot interval (0 = only prompt ends)
   double store_fetch_timeout_seconds = 2;      // a store lookup slower than this is a miss
+  double store_report_timeout_seconds = 1;     // Request::report_after_store waits at most this
+  // Ids >= this are never sampled (0 = the whole vocabulary): the ids of a
+  // padded vocabulary that the tokenizer has no text for (cli/model_files.h).
+  int64_t sample_vocab = 0;
 };
 
 struct EngineStats {
@@ -143,11 +147,16 @@ class Engine {
   void Emit(Seq& s, const float* row);
   void EndSequence(Seq& s, FinishReason reason, int32_t unfed, std::string error = {});
   void Report(Seq& s);
+  void FinalizeResult(Seq& s);          // the Result's last fields and the counters
+  void ReportAfterStore(Seq& s);        // on_done once the final snapshot is in the stores
+  void DeliverReports(bool all);        // due reports of ReportAfterStore
+  void FinalSnapshot(Seq& s);
+  void KeepFinalLogits(Seq& s, const float* row);  // into Request::final_logits
   void Abort(Seq& s, FinishReason reason, std::string error);  // ends it now, whatever its phase
   template <class Fn>
   void Guarded(Seq& s, Fn&& fn);  // fn(); an exception ends s with kError
   void Release(Seq& s);
-  SnapshotPtr CacheSnapshot(Seq& s, const float* logits);  // null if none was taken
+  SnapshotPtr CacheSnapshot(Seq& s, const float* logits, std::function<void()> stored = {});  // null if none taken
 
   std::shared_ptr<const Weights> weights_;
   ThreadPool& pool_;
@@ -173,6 +182,13 @@ class Engine {
   std::condition_variable cv_;       // wakes the worker
   std::condition_variable idle_cv_;  // wakes Drain()
   std::deque<std::unique_ptr<Seq>> queue_;
+  struct PendingReport {  // a finished sequence's on_done, waiting for its snapshot to be stored
+    Result result;
+    std::function<void(const Result&)> on_done;
+    std::shared_ptr<std::atomic<bool>> stored;
+    std::chrono::steady_clock::time_point deadline;
+  };
+  std::vector<PendingReport> pending_reports_;  // under mu_
   int busy_slots_ = 0;   // slots taken (under mu_)
   int64_t in_hand_ = 0;  // taken from the queue, being finished without a slot (under mu_)
   bool draining_ = false;

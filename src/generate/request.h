@@ -75,6 +75,10 @@ struct Request {
   // token has been fed (so the state holds the whole output, whatever ended it).
   State* state = nullptr;
   const float* initial_logits = nullptr;  // [V] with `state`: the logits that predict prompt[0]
+  // [V] with `state`: receives the logits after the last token the state
+  // holds at on_done (to continue from it later), however the sequence ended
+  // (except errors and cancellation before any token).
+  float* final_logits = nullptr;
 
   // ---- the state cache (slots only)
   bool cache = true;  // look up the longest cached prefix of the prompt, insert snapshots
@@ -87,6 +91,11 @@ struct Request {
   // rest after the reply and caches the state under them. Runs on the
   // engine's thread; must not block.
   std::function<std::vector<int32_t>(std::span<const int32_t> generated)> next_prompt_prefix;
+  // With a shared store (Redis): on_done waits until the final snapshot is
+  // written there (at most EngineOptions::store_report_timeout_seconds), so
+  // the client's next request resumes after this one whichever replica it
+  // reaches. The tokens themselves are not delayed.
+  bool report_after_store = false;
 
   // ---- callbacks, on the engine's threads (never two at once for one
   // request), in this order; any may be empty.

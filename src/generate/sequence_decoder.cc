@@ -19,14 +19,21 @@ const char* FinishReasonName(FinishReason r) {
   return "?";
 }
 
-SequenceDecoder::SequenceDecoder(const Request& req, int32_t eos_id, int64_t vocab_size)
-    : req_(req), eos_id_(eos_id), vocab_(vocab_size), sampler_(req.sampling, int(vocab_size)),
+SequenceDecoder::SequenceDecoder(const Request& req, int32_t eos_id, int64_t vocab_size, int64_t sample_vocab)
+    : req_(req),
+      eos_id_(eos_id),
+      vocab_(vocab_size),
+      sample_vocab_(sample_vocab > 0 && sample_vocab < vocab_size ? sample_vocab : vocab_size),
+      sampler_(req.sampling, int(sample_vocab_)),
       constraints_(req.logit_bias, req.grammar, vocab_size) {
   RG_CHECK(req.max_tokens >= 0, "max_tokens must be >= 0, got ", req.max_tokens);
   for (int32_t id : req.stop_ids)
     RG_CHECK(id >= 0 && id < vocab_size, "stop token id ", id, " is outside the vocabulary [0, ", vocab_size, ")");
-  for (int32_t id : req.history) sampler_.Accept(id);
-  for (int32_t id : req.prompt) sampler_.Accept(id);
+  // Ids that are never sampled need no penalty history.
+  for (int32_t id : req.history)
+    if (id < sample_vocab_) sampler_.Accept(id);
+  for (int32_t id : req.prompt)
+    if (id < sample_vocab_) sampler_.Accept(id);
   generated_.reserve(size_t(std::min<int64_t>(req.max_tokens, 1 << 16)));
 }
 

@@ -16,10 +16,11 @@ namespace rg {
 
 class SequenceDecoder {
  public:
-  // Validates the request's sampling, stop, logit_bias and grammar settings
-  // (rg::Error) and gives the sampler the penalty history: req.history, then
-  // the prompt.
-  SequenceDecoder(const Request& req, int32_t eos_id, int64_t vocab_size);
+  // Validates the request's sampling, stop, logprob, logit_bias and grammar
+  // settings (rg::Error) and gives the sampler the penalty history:
+  // req.history, then the prompt. Only ids below sample_vocab (<= vocab_size)
+  // are ever sampled.
+  SequenceDecoder(const Request& req, int32_t eos_id, int64_t vocab_size, int64_t sample_vocab);
 
   struct Outcome {
     bool done = false;
@@ -45,7 +46,8 @@ class SequenceDecoder {
   const Request& req_;
   int32_t eos_id_;
   int64_t vocab_;
-  Sampler sampler_;
+  int64_t sample_vocab_;
+  Sampler sampler_;  // over ids [0, sample_vocab_): the rest are masked by never being read
   TokenConstraints constraints_;
   std::vector<int32_t> generated_;
   int32_t stop_token_ = -1;

@@ -2,8 +2,10 @@
 // snapshots kept on disk (generate/disk_store.h) or in a shared store such
 // as Redis, so they outlive the process or are shared by replicas. Values
 // are state files (model/state_io.h) carrying their tokens; keys come from
-// StoreKey. A store is only called from the cache's thread for that store,
-// so implementations need no locking of their own (Status excepted).
+// StoreKey. The cache calls a store from two threads of its own: one makes
+// the lookups (Contains, Get, KnownLengths, Reject), the other the inserts
+// (Put); Status may be called from anywhere. An implementation keeps what
+// they share safe (a mutex, a connection per thread).
 #pragma once
 
 #include <cstdint>
@@ -26,11 +28,13 @@ class SnapshotStore {
   virtual std::vector<bool> Contains(const std::vector<std::string>& keys) = 0;
   // The value, or nullopt on a miss or any failure (never throws).
   virtual std::optional<std::string> Get(const std::string& key) = 0;
-  // Stores a value (failures are counted and logged, never thrown).
-  virtual void Put(const std::string& key, const std::string& value) = 0;
-  // Prefix lengths of the snapshots the store knows of without asking
-  // (a disk index); probed besides the cache's own candidates.
-  virtual std::vector<int64_t> KnownLengths() { return {}; }
+  // Stores the value of the snapshot of `tokens` (failures are counted and
+  // logged, never thrown).
+  virtual void Put(const std::string& key, const std::string& value, std::span<const int32_t> tokens) = 0;
+  // Prefix lengths of snapshots the store holds that may be prefixes of
+  // `tokens` (a disk index, a shared list per conversation start); probed
+  // besides the cache's own candidates.
+  virtual std::vector<int64_t> KnownLengths(std::span<const int32_t> tokens) { return {}; }
   // Where a key's value lives, for log lines (a file's path).
   virtual std::string Where(const std::string& key) const { return Name() + " " + key; }
   // The value of `key` was not a valid snapshot of what it should hold: do

@@ -38,11 +38,23 @@ std::string StoreKey(const ModelFingerprint& fp, std::span<const int32_t> tokens
   return std::string("rgs:") + buf;
 }
 
-// One slower tier and the thread that talks to it.
+// One slower tier and its two threads: lookups and inserts each have their
+// own, so a slow insert (a large value to a remote store) never delays a
+// waiting request's lookup.
+// Calls fn once `left` stores have answered.
+struct StoredSignal {
+  std::atomic<int> left;
+  std::function<void()> fn;
+  void One() {
+    if (left.fetch_sub(1) == 1 && fn) fn();
+  }
+};
+
 struct StateCache::StoreTier {
   struct Put {
     std::string key;
     SnapshotPtr snap;
+    std::shared_ptr<StoredSignal> signal;  // may be null
   };
   struct Fetch {
     std::vector<int32_t> tokens;
@@ -56,36 +68,41 @@ struct StateCache::StoreTier {
   std::unique_ptr<SnapshotStore> store;
   std::mutex mu;
   std::condition_variable cv;
-  std::deque<Fetch> fetches;  // before puts: a waiting request matters more
+  std::deque<Fetch> fetches;
   std::deque<Put> puts;
   bool stop = false;
-  std::thread thread;
+  std::thread fetcher, putter;
 
-  void Loop() {
+  void FetchLoop() {
     std::unique_lock<std::mutex> lk(mu);
     for (;;) {
-      cv.wait(lk, [&] { return stop || !fetches.empty() || !puts.empty(); });
-      if (stop && puts.empty()) return;  // queued inserts are written before the end
-      if (stop) fetches.clear();         // (answered by the destructor)
-      if (!fetches.empty()) {
-        Fetch f = std::move(fetches.front());
-        fetches.pop_front();
-        lk.unlock();
-        RunFetch(std::move(f));
-        lk.lock();
-      } else {
-        Put p = std::move(puts.front());
-        puts.pop_front();
-        lk.unlock();
-        store->Put(p.key, p.snap->Serialize(cache->config_, cache->fp_));
-        lk.lock();
-      }
+      cv.wait(lk, [&] { return stop || !fetches.empty(); });
+      if (stop) return;  // what is left is answered by the destructor
+      Fetch f = std::move(fetches.front());
+      fetches.pop_front();
+      lk.unlock();
+      RunFetch(std::move(f));
+      lk.lock();
+    }
+  }
+
+  void PutLoop() {
+    std::unique_lock<std::mutex> lk(mu);
+    for (;;) {
+      cv.wait(lk, [&] { return stop || !puts.empty(); });
+      if (puts.empty()) return;  // stopping: queued inserts are written first
+      Put p = std::move(puts.front());
+      puts.pop_front();
+      lk.unlock();
+      store->Put(p.key, p.snap->Serialize(cache->config_, cache->fp_), p.snap->tokens());
+      if (p.signal) p.signal->One();
+      lk.lock();
     }
   }
 
   void RunFetch(Fetch f) {
     std::vector<int64_t> lens = f.lengths;
-    for (int64_t n : store->KnownLengths()) lens.push_back(n);
+    for (int64_t n : store->KnownLengths(f.tokens)) lens.push_back(n);
     std::erase_if(lens, [&](int64_t n) { return n <= f.min_len || n > f.limit || n > int64_t(f.tokens.size()); });
     std::sort(lens.begin(), lens.end(), std::greater<>());
     lens.erase(std::unique(lens.begin(), lens.end()), lens.end());
@@ -140,22 +157,29 @@ struct StateCache::StoreTier {
   void Enqueue(Fetch f) {
     {
       std::lock_guard<std::mutex> lk(mu);
-      fetches.push_back(std::move(f));
+      if (!stop) {
+        fetches.push_back(std::move(f));
+        cv.notify_all();
+        return;
+      }
     }
-    cv.notify_one();
+    f.done(nullptr);  // shutting down: a miss
   }
 
   void EnqueuePut(Put p) {
     bool dropped = false;
+    std::shared_ptr<StoredSignal> given_up;
     {
       std::lock_guard<std::mutex> lk(mu);
       if (puts.size() >= kMaxQueuedPuts) {
+        given_up = std::move(puts.front().signal);
         puts.pop_front();
         dropped = true;
       }
       puts.push_back(std::move(p));
     }
-    cv.notify_one();
+    cv.notify_all();
+    if (given_up) given_up->One();
     std::lock_guard<std::mutex> g(cache->mu_);
     ++cache->stats_.store_puts;
     if (dropped) ++cache->stats_.store_dropped;
@@ -169,18 +193,19 @@ StateCache::StateCache(const Config& c, const ModelFingerprint& fp, size_t budge
 
 StateCache::~StateCache() {
   for (auto& t : stores_) {
-    std::deque<StoreTier::Fetch> waiting;
     {
       std::lock_guard<std::mutex> lk(t->mu);
       t->stop = true;
-      waiting.swap(t->fetches);
     }
     t->cv.notify_all();
-    // Lookups still waiting are answered (a miss) so nobody waits forever.
-    for (auto& f : waiting) f.done(nullptr);
   }
+  for (auto& t : stores_) {
+    if (t->fetcher.joinable()) t->fetcher.join();
+    if (t->putter.joinable()) t->putter.join();
+  }
+  // Lookups still waiting are answered (a miss) so nobody waits forever.
   for (auto& t : stores_)
-    if (t->thread.joinable()) t->thread.join();
+    for (auto& f : t->fetches) f.done(nullptr);
 }
 
 void StateCache::AddStore(std::unique_ptr<SnapshotStore> store) {
@@ -190,7 +215,8 @@ void StateCache::AddStore(std::unique_ptr<SnapshotStore> store) {
   if (!stores_.empty()) stores_.back()->next = t.get();
   StoreTier* raw = t.get();
   stores_.push_back(std::move(t));
-  raw->thread = std::thread([raw] { raw->Loop(); });
+  raw->fetcher = std::thread([raw] { raw->FetchLoop(); });
+  raw->putter = std::thread([raw] { raw->PutLoop(); });
 }
 
 void StateCache::Log(const std::string& line) const { std::fprintf(stderr, "[cache] %s\n", line.c_str()); }
@@ -219,10 +245,19 @@ SnapshotPtr StateCache::Lookup(std::span<const int32_t> tokens, int64_t limit) {
   return nullptr;
 }
 
-void StateCache::Insert(SnapshotPtr s, bool memory_only) {
+void StateCache::Insert(SnapshotPtr s, bool memory_only, std::function<void()> stored) {
   if (!s) return;
-  if (!memory_only)
-    for (auto& t : stores_) t->EnqueuePut({StoreKey(fp_, s->tokens()), s});
+  if (memory_only || stores_.empty()) {
+    if (stored) stored();
+  } else {
+    std::shared_ptr<StoredSignal> signal;
+    if (stored) {
+      signal = std::make_shared<StoredSignal>();
+      signal->left = int(stores_.size());
+      signal->fn = std::move(stored);
+    }
+    for (auto& t : stores_) t->EnqueuePut({StoreKey(fp_, s->tokens()), s, signal});
+  }
   if (s->bytes() > budget_) return;  // would evict everything and still not fit
   std::vector<uint64_t> h;
   PrefixHashes(s->tokens(), s->tokens().size(), &h);

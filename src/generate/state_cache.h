@@ -63,7 +63,10 @@ class StateCache {
   // Into memory (evicting the least recently used beyond the budget) and,
   // unless memory_only, queued for every store. A snapshot of the same
   // tokens is replaced only by one that carries logits when it has none.
-  void Insert(SnapshotPtr s, bool memory_only = false);
+  // `stored`, if given, is called once every store has written it (or given
+  // up: a full queue, a store that is down), on a store thread; at once
+  // without stores.
+  void Insert(SnapshotPtr s, bool memory_only = false, std::function<void()> stored = {});
 
   // Looks for a longer snapshot in the stores than memory has: probes the
   // prefix lengths `lengths` (and those the stores know), keeps those in

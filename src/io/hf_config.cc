@@ -1,12 +1,11 @@
 #include "io/hf_config.h"
 
 #include <cmath>
-#include <fstream>
 #include <optional>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "core/error.h"
+#include "core/file_io.h"
 
 namespace rg {
 namespace {
@@ -140,12 +139,7 @@ Config ParseHFConfig(const std::string& text, const std::string& source) {
 }
 
 Config LoadHFConfig(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  RG_CHECK(in, path, ": cannot open config (a Hugging Face model directory needs config.json)");
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  RG_CHECK(ss.str().size() < (16u << 20), path, ": config.json is implausibly large");
-  return ParseHFConfig(ss.str(), path);
+  return ParseHFConfig(ReadRegularFile(path, kMaxConfigBytes, "model config"), path);
 }
 
 std::string HFConfigJson(const Config& c, const std::string& torch_dtype) {

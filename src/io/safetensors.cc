@@ -47,34 +47,6 @@ constexpr size_t kMaxIndexSize = 100'000'000;
 constexpr const char* kIndexName = "model.safetensors.index.json";
 constexpr const char* kSingleName = "model.safetensors";
 
-// Makes an untrusted string safe for a one-line message: control and
-// non-ASCII bytes are escaped, very long strings are cut.
-std::string Printable(std::string_view s, size_t max_len = 160) {
-  std::string out;
-  static const char* kHex = "0123456789abcdef";
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (out.size() >= max_len) {
-      out += "...";
-      break;
-    }
-    const unsigned char c = static_cast<unsigned char>(s[i]);
-    if (c == '\n') {
-      out += "\\n";
-    } else if (c == '\t') {
-      out += "\\t";
-    } else if (c == '\\') {
-      out += "\\\\";
-    } else if (c < 0x20 || c >= 0x7f) {
-      out += "\\x";
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  return out;
-}
-
 std::string Quoted(std::string_view s) { return "'" + Printable(s) + "'"; }
 
 // Type name of a JSON value for "found ..." messages.
@@ -245,30 +217,6 @@ bool PathExists(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0;
 }
 
-std::string ReadSmallFile(const std::string& path, size_t max_size) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) Fail(path, ": cannot open: ", std::strerror(errno));
-  std::string out;
-  char buf[65536];
-  for (;;) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      int err = errno;
-      ::close(fd);
-      Fail(path, ": read failed: ", std::strerror(err));
-    }
-    if (n == 0) break;
-    out.append(buf, size_t(n));
-    if (out.size() > max_size) {
-      ::close(fd);
-      Fail(path, ": file is larger than the ", max_size, "-byte limit");
-    }
-  }
-  ::close(fd);
-  return out;
-}
-
 // Shard names come from an untrusted index: a plain file name only.
 void CheckShardName(const std::string& index_path, const std::string& tensor,
                     const std::string& shard) {
@@ -391,18 +339,9 @@ ParsedSafetensors ParseSafetensors(const uint8_t* bytes, size_t size, const std:
 std::unique_ptr<SafetensorsFile> SafetensorsFile::Open(const std::string& path) {
   std::unique_ptr<SafetensorsFile> f(new SafetensorsFile());
   f->path_ = path;
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) Fail(path, ": cannot open: ", std::strerror(errno));
-  struct stat st;
-  if (::fstat(fd, &st) != 0) {
-    int err = errno;
-    ::close(fd);
-    Fail(path, ": cannot stat: ", std::strerror(err));
-  }
-  if (!S_ISREG(st.st_mode)) {
-    ::close(fd);
-    Fail(path, ": not a regular file");
-  }
+  const int fd = OpenRegularFile(path, "safetensors file");
+  struct stat st {};
+  ::fstat(fd, &st);
   const size_t size = size_t(st.st_size);
   if (size == 0) {
     ::close(fd);
@@ -442,7 +381,7 @@ std::unique_ptr<Checkpoint> Checkpoint::Open(const std::string& dir) {
   const std::string index_path = JoinPath(dir, kIndexName);
 
   if (PathExists(index_path)) {
-    const std::string text = ReadSmallFile(index_path, kMaxIndexSize);
+    const std::string text = ReadRegularFile(index_path, kMaxIndexSize, "safetensors index");
     json index;
     try {
       index = json::parse(text);
@@ -471,7 +410,7 @@ std::unique_ptr<Checkpoint> Checkpoint::Open(const std::string& dir) {
 
     for (const std::string& shard : shards) {
       const std::string shard_path = JoinPath(dir, shard);
-      if (!IsRegularFile(shard_path))
+      if (!PathExists(shard_path))  // not a regular file: Open says so
         Fail(index_path, ": shard ", Quoted(shard), " listed in the index does not exist (",
              shard_path, ")");
       ck->files_.push_back(SafetensorsFile::Open(shard_path));
@@ -505,7 +444,7 @@ std::unique_ptr<Checkpoint> Checkpoint::Open(const std::string& dir) {
   }
 
   std::string single = JoinPath(dir, kSingleName);
-  if (!IsRegularFile(single)) {
+  if (!PathExists(single)) {  // not a regular file: Open says so
     std::vector<std::string> found;
     if (DIR* d = ::opendir(dir.c_str())) {
       while (dirent* ent = ::readdir(d)) {

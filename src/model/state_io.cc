@@ -161,13 +161,20 @@ size_t LayerBytes(const Config& c, LayerKind kind, int64_t pos) {
 
 size_t Pad4(size_t n) { return (4 - n % 4) % 4; }
 
+size_t MaxFileBytes(const Config& c) { return MaxStateFileBytes(c); }
+
+}  // namespace
+
 // The sizes a state file of this model can have, over every version.
-size_t MaxFileBytes(const Config& c) {
+size_t MaxStateFileBytes(const Config& c) {
   size_t n = kHeaderBytes + kSectionCountsBytes + size_t(kMaxStateTokens) * 4 + size_t(c.vocab_size) * 4 +
              size_t(kMaxAppBytes) + 3 + kTrailerBytes;
   n = std::max(n, kHeaderBytes + kV1ExtrasFixedBytes + size_t(kV1MaxRecentTokens) * 4 + kTrailerBytes);
   return n + LayerSectionBytes(c, c.attention_window);
 }
+
+namespace {
+
 size_t MinFileBytes(const Config& c) {
   return kHeaderBytes + std::min(kSectionCountsBytes, kV1ExtrasFixedBytes) + kTrailerBytes + LayerSectionBytes(c, 0);
 }

@@ -88,6 +88,9 @@ void EncodeLayers(const State& state, const Config& c, char* out);
 void DecodeLayers(std::string_view section, const std::string& name, const Config& c, int64_t pos, State* state);
 
 // ---- Whole files.
+// The largest state file a model of config c can have (full KV windows, the
+// most tokens, logits and application data a file may carry).
+size_t MaxStateFileBytes(const Config& c);
 // The bytes of a state file from its parts (layers: a layer section of a
 // state at `pos`).
 std::string SerializeStateParts(const Config& c, const ModelFingerprint& fp, int64_t pos,

@@ -138,6 +138,9 @@ ParsedRequest ParseChatRequest(const json& body, const ModelInfo& m, const Serve
     if (!m.tokenizer) BadRequest("messages", "this model has no tokenizer, so chat cannot be used (use /v1/completions with token ids)");
     return *m.tokenizer;
   }();
+  size_t text_bytes = 0;
+  for (const ChatMessage& cm : chat) text_bytes += cm.content.size();
+  CheckPromptBytes(text_bytes, "messages", lim, "the conversation");
   std::vector<int32_t> ids;
   std::vector<size_t> turn_ends;
   try {

@@ -110,6 +110,7 @@ ParsedRequest ParseCompletionRequest(const json& body, const ModelInfo& m, const
   auto text_prompt = [&](const json& v, const std::string& name) {
     const Tokenizer& tok = NeedTokenizer(m, "prompt", "a text prompt");
     std::string text = v.get<std::string>();
+    CheckPromptBytes(text.size(), "prompt", lim, name);
     std::vector<int32_t> ids;
     if (add_bos) ids.push_back(m.config->bos_id);
     try {
@@ -125,7 +126,14 @@ ParsedRequest ParseCompletionRequest(const json& body, const ModelInfo& m, const
     std::vector<int32_t> ids = IdList(v, name, m.config->vocab_size);
     CheckPromptLength(ids.size(), "prompt", lim, name);
     std::string text;
-    if (m.tokenizer) text = m.tokenizer->Decode(std::vector<int>(ids.begin(), ids.end()));
+    if (m.tokenizer) {
+      // Ids the tokenizer has no piece for (a padded vocabulary) are valid
+      // prompt ids with no text (cli/model_files.h: SampleableVocab).
+      std::vector<int> known;
+      for (int32_t id : ids)
+        if (id < m.tokenizer->vocab_size()) known.push_back(id);
+      text = m.tokenizer->Decode(known);
+    }
     r.prompts.push_back(std::move(ids));
     r.prompt_texts.push_back(std::move(text));
   };

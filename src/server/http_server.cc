@@ -1,26 +1,27 @@
 #include "server/http_server.h"
 
-#include <arpa/inet.h>
-#include <dirent.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
+#include <cctype>
+#include <cerrno>
 #include <chrono>
-#include <condition_variable>
 #include <cstdio>
-#include <cstdlib>
-#include <deque>
+#include <cstring>
 #include <functional>
 #include <httplib.h>
 #include <mutex>
+#include <string_view>
 #include <thread>
 #include <vector>
 
 #include "core/error.h"
 #include "server/chat_completions.h"
 #include "server/completions.h"
+#include "server/connections.h"
 #include "server/cors.h"
 #include "server/job.h"
 #include "server/metrics.h"
@@ -32,96 +33,13 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// Connection threads created on demand up to a cap (httplib's default pool is
-// fixed at a few threads, and every waiting request holds one).
-class ElasticQueue : public httplib::TaskQueue {
+// The accept loop only hands each socket to Connections (a few system
+// calls); threads are taken per request there, not per connection.
+class InlineQueue : public httplib::TaskQueue {
  public:
-  explicit ElasticQueue(int max_threads) : max_(std::max(1, max_threads)) {}
-  ~ElasticQueue() override { shutdown(); }
-
-  void enqueue(std::function<void()> fn) override {
-    std::unique_lock<std::mutex> lk(mu_);
-    jobs_.push_back(std::move(fn));
-    // Every waiting connection gets a thread (up to the cap): a request
-    // holds its thread for as long as it generates.
-    if (int(jobs_.size()) > idle_ && int(threads_.size()) < max_) {
-      ++idle_;
-      threads_.emplace_back([this] { Work(); });
-    }
-    cv_.notify_one();
-  }
-
-  void shutdown() override {
-    {
-      std::lock_guard<std::mutex> lk(mu_);
-      if (stopping_) return;
-      stopping_ = true;
-    }
-    cv_.notify_all();
-    for (auto& t : threads_)
-      if (t.joinable()) t.join();
-  }
-
- private:
-  void Work() {
-    std::unique_lock<std::mutex> lk(mu_);
-    for (;;) {
-      cv_.wait(lk, [&] { return stopping_ || !jobs_.empty(); });
-      if (jobs_.empty()) return;  // stopping and nothing left
-      auto fn = std::move(jobs_.front());
-      jobs_.pop_front();
-      --idle_;
-      lk.unlock();
-      try {
-        fn();
-      } catch (...) {
-      }
-      lk.lock();
-      ++idle_;
-    }
-  }
-
-  const int max_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<std::function<void()>> jobs_;
-  std::vector<std::thread> threads_;
-  int idle_ = 0;
-  bool stopping_ = false;
+  void enqueue(std::function<void()> fn) override { fn(); }
+  void shutdown() override {}
 };
-
-int SockPort(const sockaddr_storage& a) {
-  if (a.ss_family == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in&>(a).sin_port);
-  if (a.ss_family == AF_INET6) return ntohs(reinterpret_cast<const sockaddr_in6&>(a).sin6_port);
-  return -1;
-}
-
-// The socket of the connection that carried `req` (httplib 0.11 does not
-// expose it): the one whose peer and local ports match. -1 if not found.
-int FindConnectionFd(const httplib::Request& req) {
-  DIR* d = opendir("/proc/self/fd");
-  if (!d) return -1;
-  int found = -1;
-  while (dirent* e = readdir(d)) {
-    char* end = nullptr;
-    const long fd = std::strtol(e->d_name, &end, 10);
-    if (!end || *end || fd < 0 || fd == dirfd(d)) continue;
-    sockaddr_storage peer{}, local{};
-    socklen_t pl = sizeof peer, ll = sizeof local;
-    if (getpeername(int(fd), reinterpret_cast<sockaddr*>(&peer), &pl) != 0) continue;
-    if (SockPort(peer) != req.remote_port) continue;
-    if (getsockname(int(fd), reinterpret_cast<sockaddr*>(&local), &ll) != 0) continue;
-    if (SockPort(local) != req.local_port) continue;
-    char host[NI_MAXHOST];
-    if (getnameinfo(reinterpret_cast<sockaddr*>(&peer), pl, host, sizeof host, nullptr, 0, NI_NUMERICHOST) != 0)
-      continue;
-    if (req.remote_addr != host) continue;
-    found = int(fd);
-    break;
-  }
-  closedir(d);
-  return found;
-}
 
 // True once the client has closed (or reset) its side of the connection.
 bool PeerGone(int fd) {
@@ -145,15 +63,91 @@ const char* StatusText(int status) {
   }
 }
 
-// httplib listens with a backlog of 5; a burst of clients would see dropped
-// SYNs (1 s retries). Linux lets listen() be called again to raise it.
+// httplib's server with the connection layer of connections.h in front of
+// its request parser, and a listening socket of our own.
 class Server : public httplib::Server {
  public:
-  void RaiseBacklog(int n) {
-    const int fd = int(svr_sock_.load());
-    if (fd >= 0) ::listen(fd, n);
+  Connections* connections = nullptr;
+
+  // Answers one request from `strm` (httplib's parser and routes).
+  bool Serve(httplib::Stream& strm, bool close_connection, bool& connection_closed) {
+    return process_request(strm, close_connection, connection_closed, nullptr);
+  }
+
+  // httplib's sockets set SO_REUSEPORT, which lets a second server bind a
+  // port in use and take part of its traffic: this one sets only
+  // SO_REUSEADDR (restarts need not wait out TIME_WAIT), so a port in use is
+  // an error, and listens with a real backlog (httplib's is 5). Returns the
+  // bound port; rg::Error naming the address and why.
+  int Listen(const std::string& host, int port) {
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    addrinfo* res = nullptr;
+    const std::string service = std::to_string(port);
+    if (const int rc = ::getaddrinfo(host.c_str(), service.c_str(), &hints, &res); rc != 0)
+      Fail("serve: cannot listen on ", host, ":", port, ": ", gai_strerror(rc));
+    int err = 0;
+    int fd = -1;
+    for (addrinfo* ai = res; ai && fd < 0; ai = ai->ai_next) {
+      fd = ::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+      if (fd < 0) {
+        err = errno;
+        continue;
+      }
+      const int yes = 1;
+      ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+      if (::bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || ::listen(fd, 1024) != 0) {
+        err = errno;
+        ::close(fd);
+        fd = -1;
+      }
+    }
+    ::freeaddrinfo(res);
+    if (fd < 0)
+      Fail("serve: cannot listen on ", host, ":", port, ": ", std::strerror(err),
+           err == EADDRINUSE ? " (another server listens there)" : "");
+    sockaddr_storage a{};
+    socklen_t len = sizeof a;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+    svr_sock_ = fd;  // what bind_to_port would have set: listen_after_bind() serves it
+    return a.ss_family == AF_INET6 ? ntohs(reinterpret_cast<const sockaddr_in6&>(a).sin6_port)
+                                   : ntohs(reinterpret_cast<const sockaddr_in&>(a).sin_port);
+  }
+
+ private:
+  bool process_and_close_socket(socket_t sock) override {
+    connections->Add(sock);
+    return true;
   }
 };
+
+// "Bearer KEY", the scheme in any case (RFC 9110: case-insensitive), and the
+// key compared in constant time.
+bool BearerMatches(const std::string& header, const std::string& key) {
+  constexpr std::string_view kScheme = "bearer";
+  if (header.size() <= kScheme.size() || header[kScheme.size()] != ' ') return false;
+  for (size_t i = 0; i < kScheme.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(header[i])) != kScheme[i]) return false;
+  size_t p = kScheme.size();
+  while (p < header.size() && header[p] == ' ') ++p;
+  const std::string_view got = std::string_view(header).substr(p);
+  unsigned diff = got.size() != key.size();
+  for (size_t i = 0; i < key.size(); ++i) diff |= unsigned(i < got.size() ? got[i] : 0) ^ unsigned(key[i]);
+  return diff == 0;
+}
+
+ConnectionOptions ConnectionOptionsOf(const HttpOptions& o) {
+  ConnectionOptions c;
+  c.head.max_body_bytes = o.limits.max_body_bytes;
+  c.max_workers = o.max_connections;
+  c.max_per_ip = o.max_connections_per_ip;
+  c.request_timeout = o.request_timeout_seconds;
+  c.keep_alive_timeout = o.keep_alive_seconds;
+  c.write_timeout = o.write_timeout_seconds;
+  return c;
+}
 
 }  // namespace
 
@@ -161,23 +155,45 @@ struct HttpServer::Impl {
   Engine& engine;
   ModelInfo model;
   HttpOptions opt;
+  CorsPolicy cors;
+  Metrics metrics;
+  RequestLog log;  // before the connections: their threads log
   Server svr;
+  Connections connections;
   std::atomic<bool> draining{false};
   std::atomic<bool> stop_requested{false}, finished{false};
   std::atomic<int> in_flight{0};
   std::atomic<uint64_t> http_requests{0}, http_errors{0}, client_disconnects{0};
   Clock::time_point started = Clock::now();
-  CorsPolicy cors;
-  Metrics metrics;
-  RequestLog log;
 
   Impl(Engine& e, ModelInfo m, HttpOptions o)
-      : engine(e), model(std::move(m)), opt(std::move(o)), cors(opt.cors_origins),
-        log(opt.log_format, opt.log_requests) {}
+      : engine(e),
+        model(std::move(m)),
+        opt(std::move(o)),
+        cors(opt.cors_origins),
+        log(opt.log_format, opt.log_requests),
+        connections(
+            ConnectionOptionsOf(opt),
+            [this](httplib::Stream& s, bool close, bool& closed) { return svr.Serve(s, close, closed); },
+            [this](int status, const std::string& msg, const std::string& method, const std::string& target) {
+              ++http_requests;
+              ++http_errors;
+              RequestRecord r;
+              r.method = method.empty() ? "-" : method;
+              r.path = target.empty() ? "-" : target;
+              r.status = status;
+              r.message = msg;
+              Record(r);
+            }) {
+    svr.connections = &connections;
+  }
 
   // Every answered request once: counted for /metrics and logged (except
-  // successful polls of /health and /metrics).
-  void Record(const RequestRecord& r) {
+  // successful polls of /health and /metrics). The method and path are the
+  // client's (percent-decoded): made printable, so one line whatever they hold.
+  void Record(RequestRecord r) {
+    r.method = Printable(r.method, 16);
+    r.path = Printable(r.path, 200);
     const std::string endpoint = EndpointName(r.path);
     metrics.CountRequest(endpoint, r.status);
     if (r.status < 400 && (endpoint == "health" || endpoint == "metrics")) return;
@@ -223,7 +239,7 @@ struct HttpServer::Impl {
 
   bool Authorized(const httplib::Request& req, httplib::Response& res) {
     if (opt.api_key.empty()) return true;
-    if (req.get_header_value("Authorization") == "Bearer " + opt.api_key) return true;
+    if (BearerMatches(req.get_header_value("Authorization"), opt.api_key)) return true;
     SendError(req, res, ApiError(401, "invalid or missing API key (Authorization: Bearer ...)", "", "invalid_request_error",
                                  "invalid_api_key"));
     return false;
@@ -254,7 +270,8 @@ struct HttpServer::Impl {
               {"steps", s.steps},
               {"busy_seconds", s.busy_seconds},
               {"http", {{"requests", http_requests.load()}, {"errors", http_errors.load()},
-                        {"client_disconnects", client_disconnects.load()}}},
+                        {"client_disconnects", client_disconnects.load()},
+                        {"open_connections", connections.open_connections()}}},
               {"uptime_seconds", std::chrono::duration<double>(Clock::now() - started).count()},
               {"has_tokenizer", model.tokenizer != nullptr}};
     if (StateCache* cache = engine.cache()) {
@@ -355,7 +372,9 @@ struct HttpServer::Impl {
       std::vector<std::shared_ptr<RequestHandle>> handles;
       Engine::Admission a;
       try {
-        a = engine.Submit(job->MakeRequests(), &handles);
+        std::vector<Request> reqs = job->MakeRequests();
+        for (Request& r : reqs) r.report_after_store = opt.report_after_store;
+        a = engine.Submit(std::move(reqs), &handles);
       } catch (const rg::Error& e) {
         throw ApiError(400, e.what());
       }
@@ -377,7 +396,7 @@ struct HttpServer::Impl {
 
     ++in_flight;
     const auto t0 = Clock::now();
-    const int fd = FindConnectionFd(req);
+    const int fd = Connections::CurrentFd();
     if (!job->request().stream) {
       bool gone = false;
       while (!job->WaitFor(0.05)) {
@@ -400,9 +419,13 @@ struct HttpServer::Impl {
     res.set_header("Cache-Control", "no-cache");
     res.set_header("X-Accel-Buffering", "no");
     auto gone = std::make_shared<bool>(false);
+    // Set once the last event ("data: [DONE]") is written: a client that
+    // closes right then has its whole answer, even if the chunked encoding's
+    // final empty chunk can no longer be sent.
+    auto delivered = std::make_shared<bool>(false);
     res.set_chunked_content_provider(
         "text/event-stream",
-        [this, job, fd, gone](size_t, httplib::DataSink& sink) {
+        [this, job, fd, gone, delivered](size_t, httplib::DataSink& sink) {
           for (;;) {
             const bool done = job->WaitFor(0.05);
             const std::string bytes = job->TakeStreamBytes();
@@ -411,6 +434,7 @@ struct HttpServer::Impl {
                 *gone = true;
                 return false;
               }
+              if (done) *delivered = true;
               return true;
             }
             if (done) {
@@ -423,8 +447,9 @@ struct HttpServer::Impl {
             }
           }
         },
-        [this, job, gone, t0, path = req.path, method = req.method](bool success) {
-          if (!success || *gone) {
+        [this, job, gone, delivered, t0, path = req.path, method = req.method](bool finished) {
+          const bool success = *delivered || (finished && !*gone);
+          if (!success) {
             ++client_disconnects;
             job->Cancel(engine);
           }
@@ -441,14 +466,11 @@ HttpServer::HttpServer(Engine& engine, ModelInfo model, HttpOptions opt)
     : impl_(std::make_unique<Impl>(engine, std::move(model), std::move(opt))) {
   Impl* I = impl_.get();
   httplib::Server& svr = I->svr;
-  const int max_conn = I->opt.max_connections;
-  svr.new_task_queue = [max_conn] { return new ElasticQueue(max_conn); };
+  svr.new_task_queue = [] { return new InlineQueue(); };
   svr.set_payload_max_length(I->opt.limits.max_body_bytes);
-  svr.set_read_timeout(I->opt.read_timeout_seconds, 0);
-  svr.set_write_timeout(I->opt.write_timeout_seconds, 0);
+  // Only what the Keep-Alive response header says: Connections enforces both.
   svr.set_keep_alive_timeout(I->opt.keep_alive_seconds);
-  svr.set_keep_alive_max_count(1000);
-  svr.set_tcp_nodelay(true);
+  svr.set_keep_alive_max_count(ConnectionOptions{}.max_requests_per_connection);
 
   svr.Get("/health", [I](const httplib::Request& q, httplib::Response& r) { I->Health(q, r); });
   auto models = [I](const httplib::Request& q, httplib::Response& r) {
@@ -460,7 +482,7 @@ HttpServer::HttpServer(Engine& engine, ModelInfo model, HttpOptions opt)
   svr.Get(R"(/v1/models/(.+))", [I](const httplib::Request& q, httplib::Response& r) {
     if (!I->Authorized(q, r)) return;
     if (q.matches[1] != I->model.id) {
-      I->SendError(q, r, ApiError(404, "The model '" + std::string(q.matches[1]) + "' does not exist (this server has '" +
+      I->SendError(q, r, ApiError(404, "The model '" + Printable(std::string(q.matches[1]), 80) + "' does not exist (this server has '" +
                                            I->model.id + "')", "model", "invalid_request_error", "model_not_found"));
       return;
     }
@@ -537,22 +559,14 @@ HttpServer::HttpServer(Engine& engine, ModelInfo model, HttpOptions opt)
 HttpServer::~HttpServer() { Stop(); }
 
 int HttpServer::Bind() {
-  Server& svr = impl_->svr;
-  const std::string& host = impl_->opt.host;
-  int port = impl_->opt.port;
-  if (port == 0) {
-    port = svr.bind_to_any_port(host);
-    RG_CHECK(port > 0, "serve: cannot bind to ", host, " (any port)");
-  } else {
-    RG_CHECK(svr.bind_to_port(host, port), "serve: cannot bind to ", host, ":", port,
-             " (in use, or not an address of this machine)");
-  }
-  svr.RaiseBacklog(1024);
+  const int port = impl_->svr.Listen(impl_->opt.host, impl_->opt.port);
+  impl_->connections.Start();
   return port;
 }
 
 void HttpServer::Run() {
   if (!impl_->stop_requested.load()) impl_->svr.listen_after_bind();
+  impl_->connections.Shutdown();
   impl_->finished = true;
 }
 

@@ -12,10 +12,16 @@
 // 401 bad API key, 404 unknown route, 405 wrong method, 413 body too large,
 // 500 generation failure, 503 queue full / draining (with Retry-After).
 //
-// Every connection runs on its own thread (created on demand, up to
-// max_connections); a request holds it while it waits for its sequences. A
-// client that goes away (socket closed, or a failed write while streaming)
-// cancels its sequences, which frees their slots at the next step.
+// Connections are received by one poller thread (server/connections.h:
+// deadlines for whole requests, a cap per client address, pipelining); a
+// request received in full gets a thread (created on demand, up to
+// max_connections) that it holds while it waits for its sequences. A client
+// that goes away (socket closed, or a failed write while streaming) cancels
+// its sequences, which frees their slots at the next step.
+//
+// With an API key, every route needs "Authorization: Bearer KEY" except
+// GET /health and GET /tokenizer_info, which stay open (for load balancers
+// and tokenizer clients; they reveal no prompts or outputs).
 #pragma once
 
 #include <atomic>
@@ -32,14 +38,18 @@ struct HttpOptions {
   std::string host = "127.0.0.1";
   int port = 8080;                // 0 = any free port (see Bind)
   ServerLimits limits;
-  std::string api_key;            // non-empty: require "Authorization: Bearer <key>" on /v1
-  int max_connections = 512;      // connection threads
-  int read_timeout_seconds = 30;  // a client that stalls mid-request is dropped
+  std::string api_key;            // non-empty: require "Authorization: Bearer <key>" (see above)
+  int max_connections = 512;      // requests answered at once (threads)
+  int max_connections_per_ip = 128;       // open connections per client address (0 = no cap)
+  double request_timeout_seconds = 30;    // a request's head and body must arrive within this
   int write_timeout_seconds = 10;
-  int keep_alive_seconds = 5;
+  int keep_alive_seconds = 5;     // an idle connection is closed after this
   bool log_requests = true;       // one line per request on stderr (server/request_log.h)
   LogFormat log_format = LogFormat::kText;
   std::string cors_origins;       // --cors-origin: comma-separated origins, * = any, empty = none
+  // A shared state store is configured: each response ends once its final
+  // snapshot is there (Request::report_after_store).
+  bool report_after_store = false;
 };
 
 class HttpServer {
@@ -49,7 +59,9 @@ class HttpServer {
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
 
-  // Binds the listening socket; returns the port. Throws rg::Error if it cannot.
+  // Binds the listening socket; returns the port. Throws rg::Error if it
+  // cannot (naming the address and why: "address in use" for a port another
+  // server listens on).
   int Bind();
   // Serves until Stop(); blocks. Returns once every connection has closed.
   void Run();

@@ -153,10 +153,6 @@ void Job::PushEvent(const json& chunk) {
   stream_buf_ += "\n\n";
 }
 
-const char* FinishReasonOf(const ChoiceState& ch) {
-  return ch.result.reason == FinishReason::kLength ? "length" : "stop";
-}
-
 void Job::OnPromptLogprobs(size_t c, std::vector<TokenLogprob>&& lp) {
   std::lock_guard<std::mutex> lk(mu_);
   ChoiceState& ch = *choices_[c];

@@ -33,8 +33,12 @@ struct ChoiceState {
   int64_t stream_offset = 0;   // completions: text_offset of the next streamed token
 };
 
-// OpenAI's finish_reason of a finished choice: "length" or "stop".
-const char* FinishReasonOf(const ChoiceState& ch);
+// OpenAI's finish_reason of a finished choice: "length" or "stop". Inline:
+// the response shapes need nothing else of job.cc (the request fuzzer links
+// them without the engine).
+inline const char* FinishReasonOf(const ChoiceState& ch) {
+  return ch.result.reason == FinishReason::kLength ? "length" : "stop";
+}
 
 // The JSON of one endpoint.
 class ResponseShape {

@@ -87,7 +87,7 @@ void Fields::Neutral(const std::string& name, const std::function<bool(const jso
 void Fields::RejectUnknown() {
   for (auto it = body_.begin(); it != body_.end(); ++it)
     if (!known_.count(it.key()))
-      BadRequest(it.key(), StrCat("Unrecognized request argument supplied: ", it.key(), " (", what_,
+      BadRequest(it.key(), StrCat("Unrecognized request argument supplied: ", Printable(it.key(), 80), " (", what_,
                                   " accepts no such field)"));
 }
 

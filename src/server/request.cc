@@ -15,6 +15,12 @@ void CheckPromptLength(size_t n, const std::string& param, const ServerLimits& l
                              lim.max_prompt_tokens, " (--max-prompt-tokens)"));
 }
 
+void CheckPromptBytes(size_t bytes, const std::string& param, const ServerLimits& lim, const std::string& what) {
+  if (bytes > lim.max_prompt_bytes)
+    BadRequest(param, StrCat(what, " has ", bytes, " bytes of text, more than this server's limit of ",
+                             lim.max_prompt_bytes, " (--max-prompt-bytes)"));
+}
+
 const Tokenizer& NeedTokenizer(const ModelInfo& m, const std::string& param, const std::string& what) {
   if (!m.tokenizer)
     BadRequest(param, "this model has no tokenizer, so " + what +
@@ -157,10 +163,17 @@ void ParseCommonFields(Fields& f, ParsedRequest& r, const ModelInfo& m, const Se
 }
 
 json ParseJsonBody(const std::string& body, const ServerLimits& lim) {
+  // A raw NUL is never valid JSON (inside a string it must be \u0000), but
+  // nlohmann's lexer takes it for the end of the input and would accept
+  // `{...}\0garbage`.
+  if (const size_t nul = body.find('\0'); nul != std::string::npos)
+    throw ApiError(400, StrCat("the request body is not valid JSON: a NUL byte at offset ", nul));
   struct TooDeep {};
   const int max_depth = lim.max_json_depth;
-  json::parser_callback_t cb = [max_depth](int depth, json::parse_event_t, json&) {
+  std::string last_key;  // names the field when a value cannot be read
+  json::parser_callback_t cb = [max_depth, &last_key](int depth, json::parse_event_t event, json& parsed) {
     if (depth > max_depth) throw TooDeep{};
+    if (event == json::parse_event_t::key && parsed.is_string()) last_key = parsed.get<std::string>();
     return true;
   };
   json j;
@@ -171,6 +184,14 @@ json ParseJsonBody(const std::string& body, const ServerLimits& lim) {
     // "[json.exception.parse_error.101] parse error at line 1, column 5: ..." -> the useful part
     if (auto p = msg.find("] "); p != std::string::npos) msg = msg.substr(p + 2);
     throw ApiError(400, "the request body is not valid JSON: " + msg);
+  } catch (const json::out_of_range& e) {
+    // A number beyond double's range (1e400): "... number overflow parsing '1e400'".
+    std::string number = e.what();
+    const size_t q = number.find('\'');
+    number = q == std::string::npos ? "" : number.substr(q + 1, std::min<size_t>(number.size() - q - 2, 40)) + " ";
+    throw ApiError(400, StrCat(last_key.empty() ? "" : Printable(last_key, 80) + ": ", "the number ", number,
+                               "is out of range (beyond +-1.8e308)"),
+                   last_key);
   } catch (const TooDeep&) {
     throw ApiError(400, StrCat("the request body is nested more than ", max_depth, " levels deep"));
   }

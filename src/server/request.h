@@ -21,6 +21,10 @@ namespace rg::server {
 struct ServerLimits {
   size_t max_body_bytes = 8u << 20;      // larger bodies: 413
   int64_t max_prompt_tokens = 16384;     // per prompt, after tokenization: 400
+  // Text per prompt, checked before tokenizing (which costs time and memory
+  // in proportion): 400. The default allows 16 bytes per token of the limit
+  // above; a token of text is rarely more than 4.
+  size_t max_prompt_bytes = 16 * 16384;
   int64_t max_tokens = 1 << 20;          // largest accepted max_tokens (--max-tokens-limit): 400
   int64_t default_max_tokens = 16;       // /v1/completions when max_tokens is absent (OpenAI's default)
   int64_t default_chat_max_tokens = 512; // /v1/chat/completions when absent
@@ -78,8 +82,9 @@ struct ParsedRequest {
   int64_t sequences() const { return int64_t(prompts.size()) * n; }
 };
 
-// Parses a body; 400 for malformed JSON, a non-object, nesting deeper than
-// the limit.
+// Parses a body; 400 for malformed JSON (NUL bytes and trailing bytes
+// included), a number out of double's range (naming its field), a
+// non-object, nesting deeper than the limit.
 json ParseJsonBody(const std::string& body, const ServerLimits& limits);
 
 // Fields both endpoints take: model, n, sampling, seed, logit_bias, stop,
@@ -95,6 +100,9 @@ int64_t ParseMaxTokens(Fields& f, const std::vector<std::string>& aliases, int64
 
 // 400 naming `param` if the prompt is empty or over the token limit.
 void CheckPromptLength(size_t n, const std::string& param, const ServerLimits& lim, const std::string& what);
+// 400 naming `param` if a prompt's text is over the byte limit: called
+// before tokenizing it.
+void CheckPromptBytes(size_t bytes, const std::string& param, const ServerLimits& lim, const std::string& what);
 // The tokenizer, or 400 naming `param` saying `what` needs one.
 const Tokenizer& NeedTokenizer(const ModelInfo& m, const std::string& param, const std::string& what);
 

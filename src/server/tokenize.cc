@@ -45,6 +45,7 @@ json Tokenize(const json& body, const ModelInfo& m, const ServerLimits& lim) {
   if ((p != nullptr) == (msgs != nullptr)) BadRequest("prompt", "give exactly one of prompt and messages");
   if (p) {
     if (!p->is_string()) BadRequest("prompt", std::string("prompt: expected a string, got ") + TypeName(*p));
+    CheckPromptBytes(p->get_ref<const std::string&>().size(), "prompt", lim, "prompt");
     if (special) ids.push_back(m.config->bos_id);
     for (int32_t id : EncodeText(tok, p->get<std::string>())) ids.push_back(id);
   } else {

@@ -2,14 +2,11 @@
 
 #include <sentencepiece_processor.h>
 
-#include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <filesystem>
-#include <fstream>
-#include <iterator>
 
 #include "core/error.h"
+#include "core/file_io.h"
 #include "tokenizer/utf8.h"
 
 namespace rg {
@@ -46,17 +43,7 @@ Tokenizer::Tokenizer() = default;
 Tokenizer::~Tokenizer() = default;
 
 std::unique_ptr<Tokenizer> Tokenizer::Load(const std::string& path) {
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  const auto status = fs::status(path, ec);
-  if (!fs::exists(status)) Fail("tokenizer: file not found: '", path, "'");
-  if (fs::is_directory(status)) {
-    Fail("tokenizer: '", path, "' is a directory, expected a SentencePiece tokenizer.model file");
-  }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) Fail("tokenizer: cannot open '", path, "': ", std::strerror(errno));
-  std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) Fail("tokenizer: error reading '", path, "'");
+  const std::string data = ReadRegularFile(path, kMaxTokenizerBytes, "tokenizer");
   if (data.empty()) Fail("tokenizer: '", path, "' is empty, expected a SentencePiece model");
 
   std::unique_ptr<Tokenizer> t(new Tokenizer());

@@ -11,6 +11,7 @@
 //     "<bos>" encodes as '<' 'bos' '>'. Add BOS yourself (bos_id()).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -22,6 +23,9 @@ class SentencePieceProcessor;
 }
 
 namespace rg {
+
+// A SentencePiece model is a few MB (Gemma's: 4 MB); far larger is not one.
+constexpr size_t kMaxTokenizerBytes = 256u << 20;
 
 class Tokenizer {
  public:
@@ -60,6 +64,7 @@ class Tokenizer {
   std::string_view Surface(int id) const;
 
   int vocab_size() const { return vocab_size_; }
+  const std::string& path() const { return path_; }  // the file it was loaded from
   int bos_id() const { return bos_id_; }
   int eos_id() const { return eos_id_; }
   int pad_id() const { return pad_id_; }

@@ -140,12 +140,14 @@ TEST_F(ChatTest, SavedStateResumesExactlyInANewProcess) {
     const std::vector<std::string> want = Lines(full.out);
     ASSERT_EQ(want.size(), 3u) << full.out;
 
+    std::ofstream(f.string() + ".tmp") << "an unrelated file";  // /save's temporary must not take its name
     const Run first = Chat(m1 + m2 + "/save " + f.string() + "\n", flags);
     ASSERT_EQ(first.status, 0) << first.err;
     EXPECT_EQ(Lines(first.out), std::vector<std::string>(want.begin(), want.begin() + 2));
     EXPECT_NE(first.err.find("saved " + f.string()), std::string::npos) << first.err;
     ASSERT_TRUE(fs::exists(f));
-    EXPECT_FALSE(fs::exists(f.string() + ".tmp"));
+    EXPECT_EQ(ReadFile(f.string() + ".tmp"), "an unrelated file");
+    fs::remove(f.string() + ".tmp");
 
     const Run resumed = Chat("/load " + f.string() + "\n" + m3, flags);
     ASSERT_EQ(resumed.status, 0) << resumed.err;

@@ -41,7 +41,10 @@ TEST(Memory, PeakRssIsFlatFrom1kTo10kTokens) {
   const double ratio = double(rss10) / double(rss1);
   RecordProperty("rss_1k_bytes", std::to_string(rss1));
   RecordProperty("rss_10k_bytes", std::to_string(rss10));
-  EXPECT_NEAR(ratio, 1.0, 0.01) << "peak RSS at 1k tokens " << rss1 << " bytes, at 10k " << rss10;
+  // 2%: the peak of the same run varies by about 1% (some 200 KB of 18 MB)
+  // from run to run; anything that grows per token (a cache past the window
+  // is KBs per token) is far beyond it.
+  EXPECT_NEAR(ratio, 1.0, 0.02) << "peak RSS at 1k tokens " << rss1 << " bytes, at 10k " << rss10;
   std::filesystem::remove_all(dir);
 }
 

@@ -6,25 +6,18 @@
 #include <filesystem>
 
 #include "subprocess.h"
+#include "test_paths.h"
+#include "temp_dir.h"
 
 namespace rg::test {
 namespace {
 
 using ::testing::HasSubstr;
 namespace fs = std::filesystem;
-const std::string kBin = RG_BINARY;
-const std::string kTiny = std::string(RG_TEST_DATA) + "/fixtures/tiny";
 
-class OutputPaths : public ::testing::Test {
+class OutputPaths : public TempDirTest {
  protected:
-  void SetUp() override {
-    root_ = fs::temp_directory_path() / ("rg_outpaths_" + std::to_string(getpid()));
-    fs::remove_all(root_);
-    fs::create_directories(root_);
-  }
-  void TearDown() override { fs::remove_all(root_); }
   std::string Deep(const std::string& leaf) const { return (root_ / "a" / "b" / leaf).string(); }
-  fs::path root_;
 };
 
 TEST_F(OutputPaths, InitCreatesMissingParents) {

@@ -8,7 +8,7 @@
 //   RG_TEXT_MODEL the text model's directory
 import OpenAI from 'openai';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
@@ -39,7 +39,7 @@ export async function modelId(url) {
 }
 
 // One HTTP request without connection reuse. Resolves {status, headers, text, json}.
-export function request(url, { method = 'POST', path: p = '/v1/completions', body, headers = {}, timeoutMs = 60_000 } = {}) {
+export function request(url, { method = 'POST', path: p = '/v1/completions', body, headers = {}, timeoutMs = 60_000, localAddress } = {}) {
   return new Promise((resolve, reject) => {
     const u = new URL(p, url);
     let data = body;
@@ -47,7 +47,7 @@ export function request(url, { method = 'POST', path: p = '/v1/completions', bod
     const h = { ...headers };
     if (data !== undefined && !('Content-Type' in h)) h['Content-Type'] = 'application/json';
     if (data !== undefined) h['Content-Length'] = Buffer.byteLength(data);
-    const req = http.request(u, { method, headers: h, agent: false, timeout: timeoutMs }, (res) => {
+    const req = http.request(u, { method, headers: h, agent: false, timeout: timeoutMs, localAddress }, (res) => {
       const chunks = [];
       res.on('data', (c) => chunks.push(c));
       res.on('end', () => {
@@ -197,12 +197,24 @@ export function logSoftmaxAt(t, r, id) {
   return row[id] - mx - Math.log(sum);
 }
 
-// Starts a server of our own (for shutdown / queue tests).
-export async function startServer(args, { timeoutMs = 60_000 } = {}) {
+// Starts a server of our own (for shutdown / queue tests). Options: env
+// (added to the environment), asOwnUser (as root: run it as a uid of its own,
+// so that a limit on processes counts only its threads; see limitThreads;
+// `bin` and the model must then be readable by anyone: see forAnyUser).
+export async function startServer(args, { timeoutMs = 60_000, env: extraEnv = {}, asOwnUser = false, bin = env.bin } = {}) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rg-serve-test-'));
+  fs.chmodSync(dir, 0o777);
   const portFile = path.join(dir, 'port');
-  const proc = spawn(env.bin, ['serve', ...args, '--port', '0', '--port-file', portFile], {
+  let cmd = bin;
+  let argv = ['serve', ...args, '--port', '0', '--port-file', portFile];
+  if (asOwnUser && process.getuid() === 0) {
+    const uid = String(40000 + (process.pid % 20000));
+    argv = [`--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', '--', cmd, ...argv];
+    cmd = 'setpriv';
+  }
+  const proc = spawn(cmd, argv, {
     stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, ...extraEnv },
   });
   let log = '';
   proc.stderr.on('data', (d) => (log += d.toString()));
@@ -221,6 +233,7 @@ export async function startServer(args, { timeoutMs = 60_000 } = {}) {
   const port = Number(fs.readFileSync(portFile, 'utf8').trim());
   return {
     url: `http://127.0.0.1:${port}`,
+    port,
     proc,
     exited,
     log: () => log,
@@ -230,4 +243,51 @@ export async function startServer(args, { timeoutMs = 60_000 } = {}) {
       fs.rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+// Threads of a process now (/proc/PID/status).
+export function threadCount(pid) {
+  const m = /^Threads:\s+(\d+)/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return Number(m[1]);
+}
+
+// Sets RLIMIT_NPROC of a running process (as `ulimit -u` would have) so that
+// it may create `more` threads beyond those of its user now. Meant for a
+// server started with asOwnUser (root is exempt from the limit otherwise).
+export function limitThreads(pid, more) {
+  const uid = Number(/^Uid:\s+(\d+)/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))[1]);
+  let now = 0;
+  for (const p of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(p)) continue;
+    try {
+      const st = fs.readFileSync(`/proc/${p}/status`, 'utf8');
+      if (Number(/^Uid:\s+(\d+)/m.exec(st)[1]) === uid) now += Number(/^Threads:\s+(\d+)/m.exec(st)[1]);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  // Setting another user's limits needs CAP_SYS_RESOURCE (often dropped in
+  // containers): as root, prlimit runs as the server's own user.
+  const prlimit = ['prlimit', '--pid', String(pid), `--nproc=${now + more}`];
+  const r = uid !== process.getuid() && process.getuid() === 0
+    ? spawnSync('setpriv', [`--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', '--', ...prlimit])
+    : spawnSync(prlimit[0], prlimit.slice(1));
+  if (r.status !== 0) throw new Error(`prlimit failed: ${r.stderr}`);
+}
+
+// Copies of files or directories that any user can read and run, in `dir`
+// (the checkout may live where other users cannot look, such as /root).
+export function forAnyUser(dir, ...paths) {
+  fs.chmodSync(dir, 0o755);
+  return paths.map((p) => {
+    const copy = path.join(dir, path.basename(p));
+    fs.cpSync(p, copy, { recursive: true });
+    const open = (q) => {
+      const st = fs.statSync(q);
+      fs.chmodSync(q, st.isDirectory() || st.mode & 0o100 ? 0o755 : 0o644);
+      if (st.isDirectory()) for (const e of fs.readdirSync(q)) open(path.join(q, e));
+    };
+    open(copy);
+    return copy;
+  });
 }

@@ -155,7 +155,7 @@ TEST_F(ScoreCliTest, TextPerplexityDoesNotDependOnTheBlockSize) {
   const std::string text = Tmp("text.txt");
   {
     std::ofstream f(text);
-    for (int i = 0; i < 12; ++i) f << "Line " << i << " of the text, with some words.\n" << (i % 4 == 0 ? "\n\n" : "");
+    for (int i = 0; i < 30; ++i) f << "Line " << i << " of the text, with some words.\n" << (i % 4 == 0 ? "\n\n" : "");
   }
   std::string first;
   for (const char* block : {"256", "65536"}) {
@@ -165,6 +165,14 @@ TEST_F(ScoreCliTest, TextPerplexityDoesNotDependOnTheBlockSize) {
     const std::string key = std::to_string(j["tokens_scored"].get<int64_t>()) + " " + std::to_string(j["nll_per_token"].get<double>());
     if (first.empty()) first = key;
     EXPECT_EQ(key, first) << "block " << block;
+  }
+  // --max-tokens N scores exactly the first N tokens after BOS, whatever the
+  // block and run sizes (a text of well over 129 tokens).
+  for (const int n : {1, 63, 64, 65, 100, 129}) {
+    const CommandResult r = RunCommand(kBin + " perplexity -m " + dir + " -f " + text + " --max-tokens " +
+                                       std::to_string(n) + " --block-bytes 256 --json -q 2>/dev/null");
+    ASSERT_EQ(r.status, 0) << r.output;
+    EXPECT_EQ(json::parse(r.output)["tokens_scored"], n) << "--max-tokens " << n;
   }
   const CommandResult tasks_run = [&] {
     const std::string tasks = Tmp("text_tasks.jsonl");
