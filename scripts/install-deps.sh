@@ -8,6 +8,7 @@ packages=(
   libxxhash-dev                               # state-file checksums (XXH3)
   nlohmann-json3-dev libcli11-dev             # JSON, command line
   libcpp-httplib-dev                          # rgemma serve
+  libedit-dev                                 # line editing in rgemma chat
   libhiredis-dev redis-server nginx           # serve --state-store (Redis); replicas behind nginx in the tests
   libgtest-dev libgmock-dev                   # tests
   clang libclang-rt-14-dev                    # libFuzzer + sanitizer runtimes

@@ -1,8 +1,9 @@
 // rgemma chat: interactive multi-turn chat in the Gemma turn format.
 //   rgemma chat -m DIR [--tokenizer FILE] [--system TEXT] [-n 512] [sampling flags]
 //               [--load FILE] [--threads N]
-// Reads one user message per line from stdin (a TTY or a pipe), streams the
-// reply to stdout, and carries the model's State from turn to turn: the
+// Reads one user message per line from stdin (a terminal, with libedit's
+// line editing and history: cli/line_input.h; or a pipe), streams the reply
+// to stdout, and carries the model's State from turn to turn: the
 // history is never re-run, so a turn costs the same however long the
 // conversation is. Commands: /reset, /save FILE, /load FILE, /quit, /help.
 // Ctrl-C stops the current reply (a second one during the same reply exits);
@@ -18,7 +19,6 @@
 // whose penalty history holds the last tokens of the conversation; both are
 // in the state file, so a /load-ed conversation continues exactly as the
 // uninterrupted one would, greedy or not.
-#include <poll.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -31,10 +31,14 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "cli/chat_state.h"
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "cli/escapes.h"
 #include "cli/interrupt.h"
+#include "cli/line_input.h"
 #include "cli/model_files.h"
 #include "cli/sampling_flags.h"
 #include "core/error.h"
@@ -51,52 +55,10 @@ struct ChatArgs {
   std::string system, load;
   int64_t max_tokens = 512;
   bool print_ids = false, quiet = false;
-  SamplingParams sampling;
-};
-
-// ---- stdin, line by line, interruptible by Ctrl-C
-class LineReader {
- public:
-  enum class Result { kLine, kEof, kInterrupted };
-  static constexpr size_t kMaxLine = 64u << 20;
-
-  Result Read(std::string* line) {
-    for (;;) {
-      const size_t nl = buf_.find('\n');
-      if (nl != std::string::npos) {
-        line->assign(buf_, 0, nl);
-        buf_.erase(0, nl + 1);
-        if (!line->empty() && line->back() == '\r') line->pop_back();
-        return Result::kLine;
-      }
-      if (eof_) {
-        if (buf_.empty()) return Result::kEof;
-        *line = std::move(buf_);
-        buf_.clear();
-        if (!line->empty() && line->back() == '\r') line->pop_back();
-        return Result::kLine;
-      }
-      if (InterruptFlag().load()) return Result::kInterrupted;
-      RG_CHECK(buf_.size() <= kMaxLine, "stdin: an input line is longer than ", kMaxLine, " bytes");
-      pollfd p{STDIN_FILENO, POLLIN, 0};
-      if (poll(&p, 1, -1) < 0) {
-        if (errno == EINTR) continue;
-        Fail("stdin: ", std::strerror(errno));
-      }
-      char tmp[1 << 16];
-      const ssize_t k = read(STDIN_FILENO, tmp, sizeof tmp);
-      if (k < 0) {
-        if (errno == EINTR || errno == EAGAIN) continue;
-        Fail("stdin: ", std::strerror(errno));
-      }
-      if (k == 0) eof_ = true;
-      else buf_.append(tmp, size_t(k));
-    }
-  }
-
- private:
-  std::string buf_;
-  bool eof_ = false;
+  bool echo_input = false;  // tests: each message and its prompt ids on stderr
+  bool escape = false;      // -e: backslash escapes in --system
+  SamplingFlags sampling_flags;
+  SamplingParams sampling;  // resolved from sampling_flags (the seed)
 };
 
 uint64_t TurnSeed(uint64_t seed, int64_t pos) {
@@ -116,7 +78,7 @@ class Chat {
         state_(weights.config),
         fingerprint_(FingerprintOf(weights)),
         keep_recent_(size_t(std::max(a.sampling.repeat_last_n, 256))),
-        tty_in_(isatty(STDIN_FILENO)) {}
+        in_(LineInput::ForStdin(/*edit=*/true)) {}
 
   void Load(const std::string& path) {
     const Config& c = weights_.config;
@@ -131,15 +93,14 @@ class Chat {
   }
 
   void Run() {
-    if (tty_in_)
+    if (in_->interactive())
       std::fprintf(stderr, "chat with %s: one message per line (end a line with \\ to continue it); "
                            "/help for commands, Ctrl-C stops a reply, /quit or Ctrl-D exits\n",
                    weights_.dir.c_str());
-    LineReader in;
     for (;;) {
       InterruptFlag().store(false);
       std::string line;
-      if (!ReadMessage(in, &line)) break;
+      if (!ReadMessage(&line)) break;
       const std::string_view text = TrimChatContent(line);
       if (text.empty()) continue;
       if (text[0] == '/' && !(text.size() > 1 && text[1] == '/')) {
@@ -158,15 +119,14 @@ class Chat {
   }
 
   // A message, joining lines that end with a backslash. False at the end.
-  bool ReadMessage(LineReader& in, std::string* msg) {
+  bool ReadMessage(std::string* msg) {
     msg->clear();
     for (bool first = true;; first = false) {
-      if (tty_in_) std::fputs(first ? "> " : ". ", stderr), std::fflush(stderr);
       std::string line;
-      const LineReader::Result r = in.Read(&line);
-      if (r != LineReader::Result::kLine) {
-        if (tty_in_) std::fputs("\n", stderr);
-        return r == LineReader::Result::kEof && !msg->empty() ? true : false;
+      const LineInput::Result r = in_->Read(first ? "> " : ". ", &line);
+      if (r != LineInput::Result::kLine) {
+        if (in_->interactive()) std::fputs("\n", stderr);
+        return r == LineInput::Result::kEof && !msg->empty();
       }
       const bool more = !line.empty() && line.back() == '\\';
       if (more) line.pop_back();
@@ -241,6 +201,12 @@ class Chat {
     } catch (const Error& e) {
       Note("error: ", e.what());
       return;
+    }
+    if (a_.echo_input) {
+      std::string list;
+      for (int id : ids) list += StrCat(list.empty() ? "" : " ", id);
+      Note("[input] ", nlohmann::json(message).dump());
+      Note("[input ids] ", list);
     }
 
     using Clock = std::chrono::steady_clock;
@@ -322,11 +288,12 @@ class Chat {
   ChatExtras extras_;           // recent_tokens is filled only when saving
   std::deque<int32_t> recent_;  // last fed tokens (sampler penalty history)
   size_t keep_recent_;
-  bool tty_in_;
+  std::unique_ptr<LineInput> in_;
 };
 
-void RunChat(const ChatArgs& a) {
-  a.sampling.Validate();
+void RunChat(ChatArgs a) {
+  a.sampling = ResolveSampling(a.sampling_flags);
+  if (a.escape) a.system = ProcessEscapes(a.system);
   std::optional<ThreadPool> pool;
   std::shared_ptr<const Weights> weights;
   std::optional<Engine> engine;
@@ -334,13 +301,14 @@ void RunChat(const ChatArgs& a) {
   {
     BlockSigint block;  // the workers never take SIGINT
     pool.emplace(ResolveThreads(a.m.threads));
-    weights = LoadModel(a.m.model, *pool, /*quiet=*/a.quiet, /*show_progress=*/!a.quiet);
+    weights = LoadModel(a.m, *pool, a.quiet ? LoadNotes::kNone : LoadNotes::kAll);
     tok = LoadTokenizerFor(a.m.model, a.m.tokenizer, /*required=*/true);
     EngineOptions opt;
     opt.kernels = a.m.kernels();
     opt.sample_vocab = SampleableVocab(weights->config, tok.get(), a.quiet);
     engine.emplace(weights, *pool, opt);
   }
+  if (!a.quiet) NoteRandomSeed(a.sampling_flags, a.sampling);
   Chat chat(a, *weights, *engine, *tok);
   if (!a.load.empty()) chat.Load(a.load);
   SigintScope sigint;
@@ -359,7 +327,10 @@ void RegisterChat(CLI::App& app) {
   cmd->add_option("--load", a->load, "Start from a conversation saved with /save");
   cmd->add_flag("--quiet,-q", a->quiet, "No model info or per-turn timings on stderr");
   cmd->add_flag("--print-ids", a->print_ids, "Print each reply as token ids (for tests)")->group("");
-  AddSamplingFlags(cmd, &a->sampling);
+  cmd->add_flag("--echo-input", a->echo_input, "Print each message and its prompt ids on stderr (for tests)")
+      ->group("");
+  cmd->add_flag("--escape,-e", a->escape, "Process escapes (\\n, \\t, \\\\, \\\") in --system");
+  AddSamplingFlags(cmd, &a->sampling_flags);
   cmd->callback([a] { RunChat(*a); });
 }
 

@@ -22,7 +22,7 @@ struct ForwardArgs {
 
 void RunForward(const ForwardArgs& a) {
   ThreadPool pool(ResolveThreads(a.m.threads));
-  auto weights = LoadModel(a.m.model, pool, /*quiet=*/true);
+  auto weights = LoadModel(a.m, pool, LoadNotes::kProgress);
   auto in = SafetensorsFile::Open(a.tokens);
   const int64_t V = weights->config.vocab_size;
   // decode: one token per step through the cached path; prefill: chunks of

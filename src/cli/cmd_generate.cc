@@ -1,6 +1,6 @@
 // rgemma generate: continue a prompt, streaming the text as it is produced.
 //   rgemma generate -m DIR -p "text" [-n 128] [sampling flags] [--stop STR]...
-//                   [--prompt-cache FILE]
+//                   [--prompt-cache FILE] [-e] [-f FILE | -f -]
 //   contract: rgemma generate --model DIR --prompt-ids 2,17,5 --max-tokens N
 //             --temperature 0 --ignore-eos --print-ids
 // Timings go to stderr; stdout holds only the generated text (or ids).
@@ -12,6 +12,7 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "cli/escapes.h"
 #include "cli/interrupt.h"
 #include "cli/model_files.h"
 #include "cli/sampling_flags.h"
@@ -33,7 +34,9 @@ struct GenerateArgs {
   int64_t max_prompt_tokens = 1 << 20;
   size_t max_prompt_bytes = 64u << 20;
   bool ignore_eos = false, print_ids = false, no_bos = false, quiet = false;
-  SamplingParams sampling;
+  bool escape = false;  // -e: backslash escapes in -p and --stop
+  SamplingFlags sampling_flags;
+  SamplingParams sampling;  // resolved from sampling_flags (the seed)
 };
 
 // The prompt text of -p / --prompt-file, checked before any model is loaded.
@@ -41,8 +44,11 @@ std::string PromptText(const GenerateArgs& a) {
   const int given = int(!a.prompt.empty()) + int(!a.prompt_file.empty()) + int(!a.prompt_ids.empty());
   RG_CHECK(given == 1, "give exactly one of -p/--prompt, --prompt-file, --prompt-ids (got ", given, ")");
   if (!a.prompt_ids.empty()) return "";
-  const std::string text =
-      a.prompt_file.empty() ? a.prompt : ReadTextFile(a.prompt_file, a.max_prompt_bytes, "prompt file");
+  const std::string text = !a.prompt_file.empty()
+                               ? (a.prompt_file == "-" ? ReadStdinText(a.max_prompt_bytes, "prompt")
+                                                       : ReadTextFile(a.prompt_file, a.max_prompt_bytes, "prompt file"))
+                           : a.escape ? ProcessEscapes(a.prompt)
+                                      : a.prompt;
   RG_CHECK(text.size() <= a.max_prompt_bytes, "--prompt: ", text.size(), " bytes, more than the limit of ",
            a.max_prompt_bytes, " (--max-prompt-bytes)");
   size_t bad = 0;
@@ -113,18 +119,22 @@ struct PromptCache {
 };
 
 void RunGenerate(GenerateArgs a) {
-  a.sampling.Validate();
-  for (const std::string& s : a.stop) RG_CHECK(IsValidUtf8(s), "--stop: invalid UTF-8");
+  a.sampling = ResolveSampling(a.sampling_flags);
+  for (std::string& s : a.stop) {
+    RG_CHECK(IsValidUtf8(s), "--stop: invalid UTF-8");
+    if (a.escape) s = ProcessEscapes(s);
+  }
   if (!a.prompt_ids.empty()) ParseIdList(a.prompt_ids, "--prompt-ids");  // syntax errors before loading
   const std::string prompt_text = PromptText(a);
   std::optional<ThreadPool> pool;
   std::unique_ptr<Engine> engine;
   std::shared_ptr<const Weights> weights;
   std::unique_ptr<Tokenizer> tok;
+  double load_seconds = 0;
   {
     BlockSigint block;  // compute threads never take Ctrl-C
     pool.emplace(ResolveThreads(a.m.threads));
-    weights = LoadModel(a.m.model, *pool, /*quiet=*/true, /*show_progress=*/!a.quiet);
+    weights = LoadModel(a.m, *pool, a.quiet ? LoadNotes::kNone : LoadNotes::kProgress, &load_seconds);
     const bool need_text = !a.print_ids || a.prompt_ids.empty();
     tok = LoadTokenizerFor(a.m.model, a.m.tokenizer, /*required=*/need_text, ", or give token ids with --prompt-ids");
     EngineOptions opt;
@@ -150,6 +160,7 @@ void RunGenerate(GenerateArgs a) {
     return !stopped;
   };
 
+  if (!a.quiet) NoteRandomSeed(a.sampling_flags, a.sampling);
   Request req;
   req.sampling = a.sampling;
   req.max_tokens = a.max_tokens;
@@ -198,7 +209,7 @@ void RunGenerate(GenerateArgs a) {
   if (!a.quiet)
     std::fprintf(stderr,
                  "[stats] prompt %lld tok%s, prefill %.1f tok/s | generated %lld tok, decode %.2f tok/s | "
-                 "peak RSS %.1f MiB (%zu bytes) | stop: %s\n",
+                 "peak RSS %.1f MiB (%zu bytes) | stop: %s | load %.2f s\n",
                  (long long)prefill.prompt_tokens,
                  prefill.cached_tokens ? StrCat(" (", prefill.cached_tokens, " from the prompt cache)").c_str() : "",
                  prefill.prefill_seconds > 0 ? double(run) / prefill.prefill_seconds : 0.0,
@@ -206,7 +217,8 @@ void RunGenerate(GenerateArgs a) {
                  decode.generated_tokens > 1 && decode.decode_seconds > 0
                      ? double(decode.generated_tokens - 1) / decode.decode_seconds
                      : 0.0,
-                 double(rss) / (1 << 20), rss, interrupted ? "interrupted" : FinishReasonName(decode.reason));
+                 double(rss) / (1 << 20), rss, interrupted ? "interrupted" : FinishReasonName(decode.reason),
+                 load_seconds);
   if (interrupted) throw ExitCode(130);
 }
 
@@ -217,7 +229,8 @@ void RegisterGenerate(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("generate", "Continue a prompt, streaming the text");
   AddModelFlags(cmd, &a->m);
   cmd->add_option("--prompt,-p", a->prompt, "Prompt text (BOS is added unless --no-bos)");
-  cmd->add_option("--prompt-file,-f", a->prompt_file, "Read the prompt text from a file");
+  cmd->add_option("--prompt-file,-f", a->prompt_file, "Read the prompt text from a file (- reads stdin)");
+  cmd->add_flag("--escape,-e", a->escape, "Process escapes (\\n, \\t, \\\\, \\\") in -p and --stop");
   cmd->add_option("--prompt-ids", a->prompt_ids, "Prompt as comma-separated token ids (BOS included)");
   cmd->add_option("--max-tokens,-n", a->max_tokens, "Tokens to generate")
       ->check(CLI::Range(int64_t(0), int64_t(1) << 40))->capture_default_str();
@@ -231,7 +244,7 @@ void RegisterGenerate(CLI::App& app) {
   cmd->add_option("--max-prompt-tokens", a->max_prompt_tokens, "Refuse longer prompts")
       ->check(CLI::Range(int64_t(1), int64_t(1) << 40))->capture_default_str();
   cmd->add_option("--max-prompt-bytes", a->max_prompt_bytes, "Refuse larger prompt files")->capture_default_str();
-  AddSamplingFlags(cmd, &a->sampling);
+  AddSamplingFlags(cmd, &a->sampling_flags);
   cmd->callback([a] { RunGenerate(*a); });
 }
 

@@ -155,7 +155,7 @@ void RunPerplexity(const PerplexityArgs& a) {
   RG_CHECK(a.ctx == 0 || a.ctx >= 2, "--ctx must be 0 (one sequence) or at least 2, got ", a.ctx);
   RG_CHECK(a.file.empty() || !std::filesystem::is_directory(a.file), a.file, ": is a directory (give a text file)");
   ThreadPool pool(ResolveThreads(a.m.threads));
-  auto weights = LoadModel(a.m.model, pool, /*quiet=*/true, /*show_progress=*/!a.quiet);
+  auto weights = LoadModel(a.m, pool, a.quiet ? LoadNotes::kNone : LoadNotes::kProgress);
   const Config& c = weights->config;
   std::unique_ptr<Tokenizer> tok;
   if (!a.file.empty()) {

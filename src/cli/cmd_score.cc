@@ -180,7 +180,7 @@ void RunScore(const ScoreArgs& a) {
   RG_CHECK(a.output.empty() || !SameFile(a.output, a.tasks), "--output ", a.output,
            " is the tasks file: it would overwrite the tasks");
   ThreadPool pool(ResolveThreads(a.m.threads));
-  auto weights = LoadModel(a.m.model, pool, /*quiet=*/true, /*show_progress=*/!a.quiet);
+  auto weights = LoadModel(a.m, pool, a.quiet ? LoadNotes::kNone : LoadNotes::kProgress);
   const Config& c = weights->config;
   auto tok = LoadTokenizerFor(a.m.model, a.m.tokenizer, /*required=*/false);
 

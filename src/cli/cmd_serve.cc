@@ -26,7 +26,11 @@
 #include "generate/disk_store.h"
 #include "generate/engine.h"
 #include "generate/redis_store.h"
+#include "ops/cpu_features.h"
+#include "sampling/grammar/token_trie.h"
+#include "server/cors.h"
 #include "server/http_server.h"
+#include "tokenizer/grammar_vocab.h"
 
 namespace rg::cli {
 namespace {
@@ -35,7 +39,7 @@ constexpr const char* kApiKeyEnv = "RGEMMA_API_KEY";
 
 struct ServeArgs {
   ModelFlags m;
-  std::string host = "127.0.0.1", alias, port_file, api_key, api_key_file, cache_dir, state_store;
+  std::string host = "127.0.0.1", alias, port_file, api_key, api_key_file, cache_dir, state_store, log_format = "text";
   int64_t state_store_ttl = 86400;
   int port = 8080;
   bool quiet = false;
@@ -95,8 +99,10 @@ void RunServe(ServeArgs a) {
     std::fprintf(stderr, "warning: listening on %s: reachable from other machines%s\n", a.host.c_str(),
                  a.http.api_key.empty() ? " and no API key is set (--api-key-file)" : "");
 
+  a.http.log_format = server::ParseLogFormat(a.log_format);  // flag errors before the load
+  const server::CorsPolicy cors(a.http.cors_origins);
   ThreadPool pool(ResolveThreads(a.m.threads));
-  auto weights = LoadModel(a.m.model, pool, a.quiet, /*show_progress=*/!a.quiet);
+  auto weights = LoadModel(a.m, pool, a.quiet ? LoadNotes::kNone : LoadNotes::kAll);
   const Config& c = weights->config;
   auto tok = LoadTokenizerFor(a.m.model, a.m.tokenizer, /*required=*/false);
   a.engine.sample_vocab = SampleableVocab(c, tok.get(), a.quiet);
@@ -125,6 +131,7 @@ void RunServe(ServeArgs a) {
   info.id = ModelId(a);
   info.config = &c;
   info.tokenizer = tok.get();
+  if (tok) info.grammar_trie = std::make_shared<const TokenTrie>(MakeGrammarVocab(*tok));  // structured output
   info.created = server::UnixTime();
   a.http.host = a.host;
   a.http.port = a.port;
@@ -132,8 +139,16 @@ void RunServe(ServeArgs a) {
   server::HttpServer http(engine, info, a.http);
   const int port = http.Bind();
   if (!a.port_file.empty()) WriteFileAtomic(a.port_file, StrCat(port, "\n"));
-  std::fprintf(stderr, "rgemma serve: model '%s' (%s), %d slots, listening on http://%s:%d\n", info.id.c_str(),
-               tok ? "with tokenizer" : "token ids only", a.engine.parallel, a.host.c_str(), port);
+  const server::ServerLimits& lim = a.http.limits;
+  std::fprintf(stderr,
+               "rgemma serve: model '%s' (%s, weights %s), %d threads, SIMD %s, %d slots, listening on http://%s:%d\n"
+               "  limits: max_tokens %lld, prompt %lld tokens, body %zu bytes, n %d, queue %lld; state cache %zu MiB%s; "
+               "CORS %s; log %s\n",
+               info.id.c_str(), tok ? "with tokenizer" : "token ids only", WeightFormatSummary(*weights).c_str(),
+               pool.size(), IsaName(ActiveIsa()), a.engine.parallel, a.host.c_str(), port, (long long)lim.max_tokens,
+               (long long)lim.max_prompt_tokens, lim.max_body_bytes, lim.max_n, (long long)a.engine.max_queue,
+               a.cache_mb, a.cache_dir.empty() ? "" : (" + " + a.cache_dir).c_str(), cors.Describe().c_str(),
+               a.log_format.c_str());
   std::fflush(stderr);
 
   std::atomic<bool> exiting{false};
@@ -200,7 +215,7 @@ void RegisterServe(CLI::App& app) {
                   "Require 'Authorization: Bearer KEY' on every route but /health and /tokenizer_info "
                   "(visible in ps: prefer --api-key-file or $RGEMMA_API_KEY)");
   cmd->add_option("--api-key-file", a->api_key_file, "Read the API key from this file (one line)")->check(NonEmpty);
-  cmd->add_option("--parallel,-P", a->engine.parallel, "Sequences decoded together (state slots)")
+  cmd->add_option("--parallel,-P", a->engine.parallel, "Sequences decoded together (state slots; llama.cpp's -np)")
       ->check(CLI::Range(1, 4096))->capture_default_str();
   cmd->add_option("--max-queue", a->engine.max_queue, "Sequences that may wait for a slot; more get 503")
       ->check(CLI::Range(int64_t(0), int64_t(1) << 20))->capture_default_str();
@@ -251,6 +266,11 @@ void RegisterServe(CLI::App& app) {
                   "Share snapshots with other replicas in Redis: redis://HOST:PORT[/DB] (lookups: memory, then Redis)");
   cmd->add_option("--state-store-ttl", a->state_store_ttl, "Seconds a snapshot lives in the store (0 = no expiry)")
       ->check(CLI::Range(int64_t(0), int64_t(1) << 40))->capture_default_str();
+  cmd->add_option("--cors-origin", a->http.cors_origins,
+                  "Web origins allowed to call this server from a browser, comma-separated (e.g. "
+                  "http://localhost:3000; * = any); default none");
+  cmd->add_option("--log-format", a->log_format, "Request log lines: text or json (one object per line)")
+      ->capture_default_str();
   cmd->add_flag("--quiet,-q", a->quiet, "No per-request log lines");
   cmd->callback([a] { RunServe(*a); });
 }

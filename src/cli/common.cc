@@ -11,6 +11,7 @@
 
 #include "cli/progress.h"
 #include "core/error.h"
+#include "ops/cpu_features.h"
 
 namespace rg::cli {
 
@@ -24,10 +25,29 @@ void AddModelFlags(CLI::App* cmd, ModelFlags* f, bool with_tokenizer) {
                     "tokenizer.model (default: the model directory's; 'none': no tokenizer, token ids only)")
         ->check(NonEmpty);
   cmd->add_option("--threads,-t", f->threads, "Threads (default: all cores)")->check(CLI::Range(0, 1024));
+  cmd->add_flag_callback("--mmap", [f] { f->mmap = true; },
+                         "Leave the weights in the file mapping: fastest start (default: copied into huge pages, "
+                         "fastest decode; also RG_MMAP=1)");
+  cmd->add_flag_callback("--no-mmap", [f] { f->mmap = false; }, "Copy the weights into memory (the default)");
+  cmd->add_flag("--verbose,-v", f->verbose, "Say what was loaded and how it runs (threads, SIMD, weight format)");
+  cmd->add_option("--ctx-size,-c", f->ctx_size,
+                  "Accepted for llama.cpp habits; has no effect: RecurrentGemma has no context limit")
+      ->check(CLI::Range(int64_t(0), int64_t(1) << 40));
   AddPrecisionFlag(cmd, &f->precision);
 }
 
 KernelOptions ModelFlags::kernels() const { return KernelOptionsFor(precision); }
+
+namespace {
+
+// Seconds a load runs before its progress shows (RG_LOAD_PROGRESS_AFTER
+// overrides the 1 s, for tests).
+double LoadProgressDelay() {
+  const char* v = std::getenv("RG_LOAD_PROGRESS_AFTER");
+  return v && *v ? std::atof(v) : 1.0;
+}
+
+}  // namespace
 
 int ResolveThreads(int flag) {
   if (flag > 0) return flag;
@@ -35,21 +55,40 @@ int ResolveThreads(int flag) {
   return n == 0 ? 1 : int(n);
 }
 
-std::shared_ptr<const Weights> LoadModel(const std::string& dir, ThreadPool& pool, bool quiet,
-                                         bool show_progress) {
+std::string WeightFormatSummary(const Weights& w) {
+  const WeightFormat layers = w.layers.empty() ? w.embed.format : w.layers[0].mlp.gate.format;
+  std::string s = WeightFormatName(layers);
+  if (w.embed.format != layers) s += StrCat(" (embedding ", WeightFormatName(w.embed.format), ")");
+  return s;
+}
+
+std::shared_ptr<const Weights> LoadModel(const ModelFlags& f, ThreadPool& pool, LoadNotes notes, double* seconds) {
+  if (f.ctx_size >= 0)
+    std::fprintf(stderr, "note: -c/--ctx-size has no effect: RecurrentGemma has no context limit (its state has a "
+                         "fixed size: a recurrence plus a sliding attention window), so any length runs\n");
   const auto t0 = std::chrono::steady_clock::now();
   LoadOptions opt;
   opt.pool = &pool;
-  opt.copy_to_huge_pages = !MmapOnlyRequested();
-  Progress progress("loading " + dir, 1, /*show_after_s=*/1.0);
-  if (show_progress) opt.progress = [&](size_t done, size_t total) { progress.Set(done, total); };
-  auto w = Weights::Load(dir, opt);
-  progress.Done();
+  opt.copy_to_huge_pages = !f.mmap.value_or(MmapOnlyRequested());
+  std::unique_ptr<Progress> progress;
+  if (notes != LoadNotes::kNone)
+    opt.progress = [&](size_t done, size_t total) {
+      if (!progress) progress = std::make_unique<Progress>("loading " + f.model, total, LoadProgressDelay());
+      progress->Set(done, total);
+    };
+  auto w = Weights::Load(f.model, opt);
+  if (progress) progress->Done();
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  if (!quiet)
-    std::fprintf(stderr, "loaded %s: %lld layers, width %lld, vocab %lld, %.2f GB of matrices, %.2f s\n",
-                 dir.c_str(), (long long)w->config.num_layers(), (long long)w->config.width,
-                 (long long)w->config.vocab_size, double(w->matrix_bytes_per_token()) / 1e9, s);
+  if (seconds) *seconds = s;
+  if (notes == LoadNotes::kAll || f.verbose)
+    std::fprintf(stderr, "loaded %s: %lld layers, width %lld, vocab %lld, %s, %.2f GB of matrices, %.2f s\n",
+                 f.model.c_str(), (long long)w->config.num_layers(), (long long)w->config.width,
+                 (long long)w->config.vocab_size, WeightFormatSummary(*w).c_str(),
+                 double(w->matrix_bytes_per_token()) / 1e9, s);
+  if (f.verbose)
+    std::fprintf(stderr, "running on %d threads, SIMD %s%s, weights %s\n", pool.size(), IsaName(ActiveIsa()),
+                 ActiveHasAvx512Bf16() ? " (+bf16 dot products)" : "",
+                 opt.copy_to_huge_pages ? "copied into huge pages" : "in the file mapping (--mmap)");
   return w;
 }
 
@@ -85,6 +124,20 @@ void WriteStdout(std::string_view s) {
 
 void FlushStdout() {
   if (std::fflush(stdout) != 0 || std::ferror(stdout)) Fail("stdout: write failed: ", std::strerror(errno));
+}
+
+std::string ReadStdinText(size_t max_bytes, const char* what) {
+  std::string text;
+  char buf[1 << 16];
+  for (;;) {
+    const size_t n = std::fread(buf, 1, sizeof buf, stdin);
+    text.append(buf, n);
+    RG_CHECK(text.size() <= max_bytes, "stdin: the ", what, " is more than the limit of ", max_bytes,
+             " bytes (raise it with --max-prompt-bytes)");
+    if (n < sizeof buf) break;
+  }
+  RG_CHECK(!std::ferror(stdin), "stdin: cannot read the ", what, ": ", std::strerror(errno));
+  return text;
 }
 
 size_t PeakRssBytes() {

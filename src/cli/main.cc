@@ -4,8 +4,12 @@
 #include <exception>
 #include <string>
 
+#include <vector>
+
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "cli/llama_flags.h"
+#include "cli/version.h"
 #include "core/error.h"
 
 int main(int argc, char** argv) {
@@ -14,7 +18,7 @@ int main(int argc, char** argv) {
   std::signal(SIGXFSZ, SIG_IGN);
   CLI::App app{"rgemma: RecurrentGemma (Griffin) inference on the CPU"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "rgemma 0.1.0");
+  app.set_version_flag("--version", [] { return rg::cli::VersionText(); });
   rg::cli::RegisterChat(app);
   rg::cli::RegisterForward(app);
   rg::cli::RegisterGenerate(app);
@@ -35,8 +39,18 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
+  // llama.cpp's multi-letter flags, mapped or refused before CLI11 misreads them.
+  std::vector<std::string> args;
   try {
-    app.parse(argc, argv);
+    args = rg::cli::RewriteLlamaFlags(std::vector<std::string>(argv + 1, argv + argc));
+  } catch (const rg::Error& e) {
+    std::fprintf(stderr, "rgemma: %s (see rgemma %s --help)\n", e.what(), argc > 1 ? argv[1] : "");
+    return 2;
+  }
+  std::vector<char*> new_argv = {argv[0]};
+  for (std::string& a : args) new_argv.push_back(a.data());
+  try {
+    app.parse(int(new_argv.size()), new_argv.data());
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::CallForAllHelp& e) {

@@ -1,5 +1,6 @@
 // A one-line progress bar on stderr (redrawn in place on a terminal, printed
-// every 10% otherwise).
+// every 10% otherwise). With show_after > 0 nothing shows unless the work
+// takes longer than that (a quick load stays silent).
 #pragma once
 
 #include <chrono>

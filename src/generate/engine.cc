@@ -481,6 +481,15 @@ void Engine::FinalizeResult(Seq& s) {
   if (s.sampled) s.result.decode_seconds = Seconds(s.t_first, now);
   else if (s.slot >= 0) s.result.prefill_seconds = Seconds(s.t_slot, now);
   std::lock_guard<std::mutex> lk(mu_);
+  const Result& res = s.result;
+  if (res.reason != FinishReason::kError) {
+    stats_.prefill_tokens += uint64_t(std::max<int64_t>(0, res.prompt_tokens - res.cached_tokens));
+    stats_.prefill_seconds += res.prefill_seconds;
+    if (res.generated_tokens > 1) {
+      stats_.decode_tokens += uint64_t(res.generated_tokens - 1);
+      stats_.decode_seconds += res.decode_seconds;
+    }
+  }
   switch (s.result.reason) {
     case FinishReason::kLength:
     case FinishReason::kStop:

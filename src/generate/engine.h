@@ -80,6 +80,14 @@ struct EngineStats {
   uint64_t generated_tokens = 0;
   uint64_t steps = 0;        // Forward calls
   double busy_seconds = 0;   // time spent in steps
+  // Per-sequence speed, summed over the sequences that finished without an
+  // error: prefill = the prompt rows each ran / its time from getting a slot
+  // to its first token; decode = its tokens after the first / the time from
+  // the first token to its end. Their ratios are what one client sees.
+  uint64_t prefill_tokens = 0;
+  double prefill_seconds = 0;
+  uint64_t decode_tokens = 0;
+  double decode_seconds = 0;
 };
 
 // Returned by Submit; Cancel() it from any thread.

@@ -14,12 +14,13 @@
 #include "model/state.h"
 #include "sampling/logprobs.h"
 #include "sampling/sampling_params.h"
+#include "sampling/token_constraints.h"
 
 namespace rg {
 
 enum class FinishReason {
   kLength,     // max_tokens reached
-  kStop,       // EOS or a stop id was sampled (not emitted)
+  kStop,       // EOS or a stop id was sampled (not emitted), or the grammar's value is complete
   kCallback,   // on_token returned false (e.g. a stop string completed)
   kCancelled,  // Cancel(), the caller's cancel flag, or engine shutdown
   kError,      // e.g. NaN logits; Result::error says what
@@ -49,6 +50,12 @@ struct Request {
                                 // `state` from `initial_logits`
   SamplingParams sampling;
   std::vector<int32_t> history;  // penalty history before the prompt (e.g. earlier chat turns)
+
+  // ---- what may be sampled (sampling/token_constraints.h), applied to the
+  // sequence's own copy of each logits row: the biases, then the grammar's
+  // mask. `logprobs` below still report the model's unbiased distribution.
+  std::vector<LogitBias> logit_bias;  // ids in the vocabulary, biases in [-100, 100]
+  GrammarConstraint grammar;          // structured output; ends the sequence (kStop) once complete
 
   // ---- stop conditions
   int64_t max_tokens = 16;       // >= 0; 0 = only feed the prompt

@@ -24,7 +24,8 @@ SequenceDecoder::SequenceDecoder(const Request& req, int32_t eos_id, int64_t voc
       eos_id_(eos_id),
       vocab_(vocab_size),
       sample_vocab_(sample_vocab > 0 && sample_vocab < vocab_size ? sample_vocab : vocab_size),
-      sampler_(req.sampling, int(sample_vocab_)) {
+      sampler_(req.sampling, int(sample_vocab_)),
+      constraints_(req.logit_bias, req.grammar, vocab_size) {
   RG_CHECK(req.max_tokens >= 0, "max_tokens must be >= 0, got ", req.max_tokens);
   for (int32_t id : req.stop_ids)
     RG_CHECK(id >= 0 && id < vocab_size, "stop token id ", id, " is outside the vocabulary [0, ", vocab_size, ")");
@@ -40,14 +41,15 @@ SequenceDecoder::Outcome SequenceDecoder::Next(const float* logits) {
   Outcome out;
   int32_t id;
   try {
-    id = sampler_.Sample(logits);
+    id = sampler_.Sample(constraints_.Apply(logits));
+    constraints_.Accept(id);
   } catch (const std::exception& e) {
     out.done = true;
     out.reason = FinishReason::kError;
     out.error = e.what();
     return out;
   }
-  const bool is_stop = (!req_.ignore_eos && id == eos_id_) ||
+  const bool is_stop = constraints_.finished() || (!req_.ignore_eos && id == eos_id_) ||
                        std::find(req_.stop_ids.begin(), req_.stop_ids.end(), id) != req_.stop_ids.end();
   if (is_stop) {
     stop_token_ = id;
@@ -62,6 +64,8 @@ SequenceDecoder::Outcome SequenceDecoder::Next(const float* logits) {
   if (req_.on_token) {
     try {
       if (req_.logprobs >= 0) {
+        // From the model's row, not the constrained copy: the model's own
+        // probability of the token, whatever logit_bias or a grammar did.
         const TokenLogprob lp = ComputeLogprob(logits, vocab_, id, req_.logprobs);
         go_on = req_.on_token(id, &lp);
       } else {
@@ -77,6 +81,9 @@ SequenceDecoder::Outcome SequenceDecoder::Next(const float* logits) {
   if (!go_on) {
     out.done = true;
     out.reason = FinishReason::kCallback;
+  } else if (constraints_.MustEnd()) {  // the structured value is complete
+    out.done = true;
+    out.reason = FinishReason::kStop;
   } else if (generated() >= req_.max_tokens) {
     out.done = true;
     out.reason = FinishReason::kLength;

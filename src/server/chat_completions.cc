@@ -77,10 +77,7 @@ ParsedRequest ParseChatRequest(const json& body, const ModelInfo& m, const Serve
   ParsedRequest r;
   r.endpoint = Endpoint::kChat;
   ParseCommonFields(f, r, m, lim);
-  const bool has_mt = f.Has("max_tokens"), has_mct = f.Has("max_completion_tokens");
-  if (has_mt && has_mct) BadRequest("max_tokens", "give only one of max_tokens and max_completion_tokens");
-  r.max_tokens = has_mct ? f.Int("max_completion_tokens", 1, lim.max_tokens, 0)
-                         : f.Int("max_tokens", 1, lim.max_tokens, std::min(lim.default_chat_max_tokens, lim.max_tokens));
+  r.max_tokens = ParseMaxTokens(f, {"max_completion_tokens"}, 1, lim.default_chat_max_tokens, lim);
   const bool want_lp = f.Bool("logprobs", false);
   const int64_t top = f.Int("top_logprobs", 0, lim.max_logprobs, -1);
   if (top >= 0 && !want_lp) BadRequest("top_logprobs", "top_logprobs needs logprobs: true");
@@ -90,9 +87,6 @@ ParsedRequest ParseChatRequest(const json& body, const ModelInfo& m, const Serve
   f.Neutral("functions", [](const json& v) { return v.is_array() && v.empty(); }, "functions are not supported");
   f.Neutral("function_call", [](const json& v) { return v == "none"; }, "function_call is not supported");
   f.Ignored("parallel_tool_calls");
-  f.Neutral("response_format",
-            [](const json& v) { return v.is_object() && v.size() == 1 && v.value("type", "") == "text"; },
-            "only {\"type\": \"text\"} is supported");
   f.Neutral("modalities", [](const json& v) { return v == json::array({"text"}); }, "only [\"text\"] is supported");
   f.Neutral("audio", [](const json&) { return false; }, "audio output is not supported");
 
@@ -137,13 +131,7 @@ ParsedRequest ParseChatRequest(const json& body, const ModelInfo& m, const Serve
     mf.Ignored("name");
     mf.Neutral("tool_calls", [](const json& v) { return v.is_array() && v.empty(); }, "tool calls are not supported");
     mf.Ignored("refusal");
-    try {
-      mf.RejectUnknown();
-    } catch (ApiError& e) {
-      e.message = name + ": " + e.message;
-      e.param = "messages";
-      throw;
-    }
+    mf.CollectUnknown(&r.ignored_fields, name + ".");
     chat.push_back(std::move(cm));
   }
   const Tokenizer& tok = [&]() -> const Tokenizer& {
@@ -174,7 +162,7 @@ ParsedRequest ParseChatRequest(const json& body, const ModelInfo& m, const Serve
   r.prompts.push_back(std::move(ids));
   r.prompt_texts.push_back("");
   if (!r.ignore_eos) r.stop_ids.push_back(tok.end_of_turn_id());
-  f.RejectUnknown();
+  f.CollectUnknown(&r.ignored_fields);
   return r;
 }
 

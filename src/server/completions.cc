@@ -94,7 +94,7 @@ ParsedRequest ParseCompletionRequest(const json& body, const ModelInfo& m, const
   ParsedRequest r;
   r.endpoint = Endpoint::kCompletions;
   ParseCommonFields(f, r, m, lim);
-  r.max_tokens = f.Int("max_tokens", 0, lim.max_tokens, lim.default_max_tokens);
+  r.max_tokens = ParseMaxTokens(f, {}, 0, lim.default_max_tokens, lim);
   r.echo = f.Bool("echo", false);
   r.logprobs = int(f.Int("logprobs", 0, lim.max_logprobs, -1));
   const bool add_bos = f.Bool("add_special_tokens", true);
@@ -162,7 +162,7 @@ ParsedRequest ParseCompletionRequest(const json& body, const ModelInfo& m, const
   } else {
     BadRequest("prompt", std::string("prompt: expected a string or an array, got ") + TypeName(*p));
   }
-  f.RejectUnknown();
+  f.CollectUnknown(&r.ignored_fields);
   return r;
 }
 

@@ -10,8 +10,9 @@
 namespace rg::server {
 
 // Parse + validate; throws ApiError (400, naming the field) on anything
-// wrong: wrong types, out-of-range values, unknown fields, features that are
-// not supported, text without a tokenizer, prompts longer than the limit.
+// wrong: wrong types, out-of-range values, features that are not supported,
+// text without a tokenizer, prompts longer than the limit. Unknown fields are
+// ignored (listed in ParsedRequest::ignored_fields).
 ParsedRequest ParseCompletionRequest(const json& body, const ModelInfo& model, const ServerLimits& limits);
 
 std::unique_ptr<ResponseShape> CompletionShape(const ModelInfo& model);

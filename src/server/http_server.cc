@@ -22,7 +22,9 @@
 #include "server/chat_completions.h"
 #include "server/completions.h"
 #include "server/connections.h"
+#include "server/cors.h"
 #include "server/job.h"
+#include "server/metrics.h"
 #include "server/tokenize.h"
 
 namespace rg::server {
@@ -153,6 +155,9 @@ struct HttpServer::Impl {
   Engine& engine;
   ModelInfo model;
   HttpOptions opt;
+  CorsPolicy cors;
+  Metrics metrics;
+  RequestLog log;  // before the connections: their threads log
   Server svr;
   Connections connections;
   std::atomic<bool> draining{false};
@@ -160,32 +165,68 @@ struct HttpServer::Impl {
   std::atomic<int> in_flight{0};
   std::atomic<uint64_t> http_requests{0}, http_errors{0}, client_disconnects{0};
   Clock::time_point started = Clock::now();
-  std::mutex log_mu;
 
   Impl(Engine& e, ModelInfo m, HttpOptions o)
       : engine(e),
         model(std::move(m)),
         opt(std::move(o)),
+        cors(opt.cors_origins),
+        log(opt.log_format, opt.log_requests),
         connections(
             ConnectionOptionsOf(opt),
             [this](httplib::Stream& s, bool close, bool& closed) { return svr.Serve(s, close, closed); },
             [this](int status, const std::string& msg, const std::string& method, const std::string& target) {
               ++http_requests;
               ++http_errors;
-              LogLine(method.empty() ? "-" : method, target.empty() ? "-" : target, status, msg);
+              RequestRecord r;
+              r.method = method.empty() ? "-" : method;
+              r.path = target.empty() ? "-" : target;
+              r.status = status;
+              r.message = msg;
+              Record(r);
             }) {
     svr.connections = &connections;
   }
 
-  void Log(const httplib::Request& req, int status, const std::string& extra) {
-    LogLine(req.method, req.path, status, extra);
+  // Every answered request once: counted for /metrics and logged (except
+  // successful polls of /health and /metrics). The method and path are the
+  // client's (percent-decoded): made printable, so one line whatever they hold.
+  void Record(RequestRecord r) {
+    r.method = Printable(r.method, 16);
+    r.path = Printable(r.path, 200);
+    const std::string endpoint = EndpointName(r.path);
+    metrics.CountRequest(endpoint, r.status);
+    if (r.status < 400 && (endpoint == "health" || endpoint == "metrics")) return;
+    log.Write(r);
   }
-  void LogLine(const std::string& method, const std::string& path, int status, const std::string& extra) {
-    if (!opt.log_requests) return;
-    std::lock_guard<std::mutex> lk(log_mu);
-    // The path is the client's (percent-decoded): one log line whatever it holds.
-    std::fprintf(stderr, "[serve] %s %s %d %s\n", Printable(method, 16).c_str(), Printable(path, 200).c_str(), status,
-                 extra.c_str());
+
+  void Log(const httplib::Request& req, int status, const std::string& message) {
+    RequestRecord r;
+    r.method = req.method;
+    r.path = req.path;
+    r.status = status;
+    r.message = message;
+    Record(r);
+  }
+
+  // A generation request's record, once its job is done (or abandoned).
+  void RecordJob(const std::string& method, const std::string& path, int status, const Job& job, double seconds) {
+    RequestRecord r;
+    r.method = method;
+    r.path = path;
+    r.status = status;
+    r.stream = job.request().stream;
+    r.generation = true;
+    const Job::Usage u = job.GetUsage();
+    r.prompt_tokens = u.prompt;
+    r.cached_tokens = u.cached;
+    r.generated_tokens = u.generated;
+    r.first_token_seconds = u.first_token_seconds;
+    r.decode_tokens_per_second = u.decode_tokens_per_second;
+    r.total_seconds = seconds;
+    r.ignored_fields = job.request().ignored_fields;
+    if (status == 499) r.message = "client gone";
+    Record(r);
   }
 
   void SendError(const httplib::Request& req, httplib::Response& res, const ApiError& e) {
@@ -369,10 +410,7 @@ struct HttpServer::Impl {
       if (status != 200) ++http_errors;
       res.status = status;
       res.set_content(body, "application/json");
-      const Job::Usage u = job->GetUsage();
-      Log(req, gone ? 499 : status,
-          StrCat("prompt=", u.prompt, " cached=", u.cached, " generated=", u.generated, " ",
-                 std::chrono::duration<double>(Clock::now() - t0).count(), "s", gone ? " (client gone)" : ""));
+      RecordJob(req.method, req.path, gone ? 499 : status, *job, std::chrono::duration<double>(Clock::now() - t0).count());
       --in_flight;
       return;
     }
@@ -417,12 +455,8 @@ struct HttpServer::Impl {
           }
           // The job may still be finishing (cancelled between steps); the
           // slot is released by the scheduler either way.
-          const Job::Usage u = job->GetUsage();
-          char extra[160];
-          std::snprintf(extra, sizeof extra, "stream prompt=%lld cached=%lld generated=%lld %.3fs%s", (long long)u.prompt,
-                        (long long)u.cached, (long long)u.generated,
-                        std::chrono::duration<double>(Clock::now() - t0).count(), success ? "" : " (client gone)");
-          LogLine(method, path, success ? 200 : 499, extra);
+          RecordJob(method, path, success && !*gone ? 200 : 499, *job,
+                    std::chrono::duration<double>(Clock::now() - t0).count());
           --in_flight;
         });
   }
@@ -462,6 +496,23 @@ HttpServer::HttpServer(Engine& engine, ModelInfo model, HttpOptions opt)
     svr.Post(p, [I](const httplib::Request& q, httplib::Response& r, const httplib::ContentReader& c) {
       I->Post(q, r, c, Endpoint::kChat);
     });
+  svr.Get("/metrics", [I](const httplib::Request&, httplib::Response& r) {
+    const StateCacheStats c = I->engine.cache() ? I->engine.cache()->Stats() : StateCacheStats{};
+    r.set_content(I->metrics.Render(I->engine.Stats(), I->engine.cache() ? &c : nullptr, I->in_flight.load()),
+                  kMetricsContentType);
+  });
+  svr.Options(".*", [I](const httplib::Request& q, httplib::Response& r) {
+    I->cors.Preflight(q, r);
+    if (r.status >= 400) I->Log(q, r.status, "CORS preflight from an origin not allowed (--cors-origin)");
+  });
+  // Every response: the CORS headers, and the log record of those that are
+  // not recorded where they are answered (successes off the generation routes).
+  svr.set_post_routing_handler([I](const httplib::Request& q, httplib::Response& r) {
+    I->cors.AddHeaders(q, r);
+    const std::string endpoint = EndpointName(q.path);
+    const bool generation = q.method == "POST" && (endpoint == "completions" || endpoint == "chat_completions");
+    if (r.status < 400 && !generation) I->Log(q, r.status, "");
+  });
   svr.Get("/tokenizer_info", [I](const httplib::Request& q, httplib::Response& r) {
     try {
       r.set_content(Dump(TokenizerInfo(I->model)), "application/json");

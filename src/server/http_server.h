@@ -6,6 +6,8 @@
 //   POST /v1/chat/completions    (also /chat/completions)
 //   GET  /tokenizer_info, POST /tokenize, POST /detokenize   (vLLM-compatible;
 //        lm-evaluation-harness's "remote" tokenizer backend uses them)
+//   GET  /metrics                Prometheus text format (server/metrics.h)
+//   OPTIONS *                    CORS preflights (server/cors.h, --cors-origin)
 // Errors are OpenAI error JSON with the matching status: 400 invalid request,
 // 401 bad API key, 404 unknown route, 405 wrong method, 413 body too large,
 // 500 generation failure, 503 queue full / draining (with Retry-After).
@@ -28,6 +30,7 @@
 
 #include "generate/engine.h"
 #include "server/request.h"
+#include "server/request_log.h"
 
 namespace rg::server {
 
@@ -41,7 +44,9 @@ struct HttpOptions {
   double request_timeout_seconds = 30;    // a request's head and body must arrive within this
   int write_timeout_seconds = 10;
   int keep_alive_seconds = 5;     // an idle connection is closed after this
-  bool log_requests = true;       // one line per request on stderr
+  bool log_requests = true;       // one line per request on stderr (server/request_log.h)
+  LogFormat log_format = LogFormat::kText;
+  std::string cors_origins;       // --cors-origin: comma-separated origins, * = any, empty = none
   // A shared state store is configured: each response ends once its final
   // snapshot is there (Request::report_after_store).
   bool report_after_store = false;

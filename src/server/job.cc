@@ -41,6 +41,8 @@ std::vector<Request> Job::MakeRequests() {
     s.max_tokens = req_.max_tokens;
     s.ignore_eos = req_.ignore_eos;
     s.stop_ids = req_.stop_ids;
+    s.logit_bias = req_.logit_bias;
+    if (req_.grammar) s.grammar = {req_.grammar, model_.grammar_trie};
     s.logprobs = req_.logprobs;
     if (req_.prompt_logprobs()) {
       s.prompt_logprobs = req_.logprobs;
@@ -111,11 +113,20 @@ Job::Usage Job::UsageLocked() const {
   for (const auto& pr : req_.prompts) u.prompt += int64_t(pr.size());
   // cached_tokens: per prompt, the most any of its choices resumed from.
   std::vector<int64_t> cached(req_.prompts.size(), 0);
+  int64_t decoded = 0;
+  double decode_seconds = 0;
   for (const auto& ch : choices_) {
+    const Result& r = ch->result;
     u.generated += int64_t(ch->tokens.size());
-    cached[ch->prompt] = std::max(cached[ch->prompt], ch->result.cached_tokens);
+    cached[ch->prompt] = std::max(cached[ch->prompt], r.cached_tokens);
+    if (!ch->done || r.generated_tokens == 0) continue;
+    const double first = r.queue_seconds + r.prefill_seconds;
+    if (u.first_token_seconds < 0 || first < u.first_token_seconds) u.first_token_seconds = first;
+    decoded += r.generated_tokens - 1;
+    decode_seconds = std::max(decode_seconds, r.decode_seconds);  // the choices decode together
   }
   for (int64_t c : cached) u.cached += c;
+  if (decoded > 0 && decode_seconds > 0) u.decode_tokens_per_second = double(decoded) / decode_seconds;
   return u;
 }
 

@@ -91,6 +91,11 @@ class Job : public std::enable_shared_from_this<Job> {
   const std::string& id() const { return id_; }
   struct Usage {
     int64_t prompt = 0, cached = 0, generated = 0;
+    // For the log: submitted -> the first token of any choice (< 0: none
+    // yet), and the choices' tokens after their first over the longest
+    // choice's decode time (< 0: too few tokens to measure).
+    double first_token_seconds = -1;
+    double decode_tokens_per_second = -1;
   };
   Usage GetUsage() const;
 

@@ -91,6 +91,11 @@ void Fields::RejectUnknown() {
                                   " accepts no such field)"));
 }
 
+void Fields::CollectUnknown(std::vector<std::string>* out, const std::string& prefix) const {
+  for (auto it = body_.begin(); it != body_.end(); ++it)
+    if (!known_.count(it.key())) out->push_back(prefix + it.key());
+}
+
 namespace {
 int64_t CheckRange(int64_t x, const json& v, const std::string& name, int64_t lo, int64_t hi) {
   if (x < lo || x > hi) BadRequest(name, StrCat(name, ": must be in [", lo, ", ", hi, "], got ", Short(v)));

@@ -41,7 +41,7 @@ const char* TypeName(const json& v);
 std::string Short(const json& v);
 
 // Reads the fields of one request object, remembering which were known, so
-// that the rest can be refused (or logged) afterwards.
+// that the rest can be refused or ignored (and logged) afterwards.
 class Fields {
  public:
   Fields(const json& body, const char* what) : body_(body), what_(what) {}
@@ -56,8 +56,11 @@ class Fields {
   // their neutral value.
   void Neutral(const std::string& name, const std::function<bool(const json&)>& ok, const std::string& why);
   void Ignored(const std::string& name) { known_.insert(name); }
-  // Anything not read above is refused, as the OpenAI API does.
+  // Anything not read above is refused (400 naming it), as the OpenAI API does.
   void RejectUnknown();
+  // Anything not read above is appended to *out as prefix + name, to be
+  // ignored: clients (LangChain, llama.cpp's web UI, ...) send extras.
+  void CollectUnknown(std::vector<std::string>* out, const std::string& prefix = {}) const;
 
   static int64_t IntValue(const json& v, const std::string& name, int64_t lo, int64_t hi);
 

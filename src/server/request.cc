@@ -1,6 +1,10 @@
 #include "server/request.h"
 
+#include <cctype>
+#include <cmath>
+
 #include "core/error.h"
+#include "server/structured_output.h"
 
 namespace rg::server {
 
@@ -23,6 +27,54 @@ const Tokenizer& NeedTokenizer(const ModelInfo& m, const std::string& param, con
                           " cannot be used: give the prompt as token ids (an array of integers)");
   return *m.tokenizer;
 }
+
+int64_t ParseMaxTokens(Fields& f, const std::vector<std::string>& aliases, int64_t min, int64_t def,
+                       const ServerLimits& lim) {
+  std::vector<std::string> names = {"max_tokens"};
+  names.insert(names.end(), aliases.begin(), aliases.end());
+  names.push_back("n_predict");
+  const std::string* given = nullptr;
+  for (const std::string& n : names) {
+    if (!f.Has(n)) continue;
+    if (given) BadRequest(n, StrCat("give only one of ", *given, " and ", n));
+    given = &n;
+  }
+  if (!given) return std::min(def, lim.max_tokens);
+  const std::string& name = *given;
+  const int64_t v = Fields::IntValue(*f.Get(name), name, name == "n_predict" ? -1 : min, INT64_MAX);
+  if (v == -1) return lim.max_tokens;  // n_predict -1: until a stop
+  if (v < min) BadRequest(name, StrCat(name, ": must be at least ", min, ", got ", v));
+  if (v > lim.max_tokens)
+    BadRequest(name, StrCat(name, ": ", v, " is more than this server's limit of ", lim.max_tokens,
+                            " (--max-tokens-limit)"));
+  return v;
+}
+
+namespace {
+
+// {"token id": bias, ...} with ids as decimal strings (OpenAI's form).
+std::vector<LogitBias> ParseLogitBias(const json& v, int64_t vocab_size) {
+  const std::string name = "logit_bias";
+  if (!v.is_object())
+    BadRequest(name, std::string("logit_bias: expected an object {\"token id\": bias}, got ") + TypeName(v));
+  std::vector<LogitBias> out;
+  for (auto it = v.begin(); it != v.end(); ++it) {
+    const std::string& key = it.key();
+    char* end = nullptr;
+    const long long id = key.empty() || key.size() > 10 ? -1 : std::strtoll(key.c_str(), &end, 10);
+    if (!end || *end || id < 0 || id >= vocab_size || !std::isdigit((unsigned char)key[0]))
+      BadRequest(name, StrCat("logit_bias: key ", Short(json(key)), " is not a token id in the model's vocabulary [0, ",
+                              vocab_size, ")"));
+    const json& b = it.value();
+    if (!b.is_number() || !std::isfinite(b.get<double>()) || std::fabs(b.get<double>()) > kMaxLogitBias)
+      BadRequest(name, StrCat("logit_bias[", key, "]: expected a number in [-100, 100], got ",
+                              b.is_number() ? Short(b) : TypeName(b)));
+    out.push_back({int32_t(id), float(b.get<double>())});
+  }
+  return out;
+}
+
+}  // namespace
 
 // Fields shared by both endpoints: sampling, stop, stream, extensions.
 void ParseCommonFields(Fields& f, ParsedRequest& r, const ModelInfo& m, const ServerLimits& lim) {
@@ -95,24 +147,19 @@ void ParseCommonFields(Fields& f, ParsedRequest& r, const ModelInfo& m, const Se
     Fields so(*v, "stream_options");
     r.include_usage = so.Bool("include_usage", false);
     so.Ignored("continuous_usage_stats");
-    try {
-      so.RejectUnknown();
-    } catch (ApiError& e) {
-      e.param = "stream_options";
-      throw;
-    }
+    so.CollectUnknown(&r.ignored_fields, "stream_options.");
   }
   r.ignore_eos = f.Bool("ignore_eos", false);
   r.cache_prompt = f.Bool("cache_prompt", true);
   r.return_tokens = f.Bool("return_tokens", false);
+  if (const json* v = f.Get("logit_bias")) r.logit_bias = ParseLogitBias(*v, m.config->vocab_size);
+  ParseStructuredOutput(f, r, m);
 
   // OpenAI fields accepted at their neutral values only.
   f.Ignored("user");
   f.Ignored("store");
   f.Ignored("metadata");
   f.Ignored("service_tier");
-  f.Neutral("logit_bias", [](const json& v) { return v.is_object() && v.empty(); },
-            "logit_bias is not supported (only {} or null)");
 }
 
 json ParseJsonBody(const std::string& body, const ServerLimits& lim) {

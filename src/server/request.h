@@ -5,9 +5,13 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "sampling/grammar/grammar.h"
+#include "sampling/grammar/token_trie.h"
+#include "sampling/logit_bias.h"
 #include "sampling/sampling_params.h"
 #include "server/openai_json.h"
 
@@ -21,7 +25,7 @@ struct ServerLimits {
   // in proportion): 400. The default allows 16 bytes per token of the limit
   // above; a token of text is rarely more than 4.
   size_t max_prompt_bytes = 16 * 16384;
-  int64_t max_tokens = 8192;             // largest accepted max_tokens: 400
+  int64_t max_tokens = 1 << 20;          // largest accepted max_tokens (--max-tokens-limit): 400
   int64_t default_max_tokens = 16;       // /v1/completions when max_tokens is absent (OpenAI's default)
   int64_t default_chat_max_tokens = 512; // /v1/chat/completions when absent
   int max_n = 16;                        // choices per prompt
@@ -38,6 +42,9 @@ struct ModelInfo {
   std::string id;                 // reported as "model"
   const Config* config = nullptr;
   const Tokenizer* tokenizer = nullptr;  // null: token ids only
+  // The tokenizer's byte trie for structured output, built once at load
+  // (null without a tokenizer: response_format / grammar get 400).
+  std::shared_ptr<const TokenTrie> grammar_trie;
   int64_t created = 0;            // unix time, for /v1/models
 };
 
@@ -61,6 +68,11 @@ struct ParsedRequest {
   bool ignore_eos = false;     // extension: do not stop at EOS (chat: nor at <end_of_turn>)
   bool return_tokens = false;  // extension: choices[i].tokens = generated ids
   bool cache_prompt = true;    // llama-server's field: false skips the state cache
+  std::vector<LogitBias> logit_bias;       // OpenAI's logit_bias
+  std::shared_ptr<const Grammar> grammar;  // structured output (structured_output.h); null: free text
+  // Fields this server does not know (e.g. "messages[0].foo"): ignored, and
+  // named in the request's log line.
+  std::vector<std::string> ignored_fields;
   std::vector<int64_t> cache_hints;  // chat: prompt lengths at turn boundaries (store probes)
   // chat: the conversation's ids without the generation prompt; the next
   // request starts with these + the reply's turn.
@@ -75,9 +87,16 @@ struct ParsedRequest {
 // non-object, nesting deeper than the limit.
 json ParseJsonBody(const std::string& body, const ServerLimits& limits);
 
-// Fields both endpoints take: model, n, sampling, seed, stop, stop_token_ids,
-// stream, stream_options, extensions, OpenAI fields accepted at neutral values.
+// Fields both endpoints take: model, n, sampling, seed, logit_bias, stop,
+// stop_token_ids, stream, stream_options, structured output, extensions,
+// OpenAI fields that have no effect here.
 void ParseCommonFields(Fields& f, ParsedRequest& r, const ModelInfo& m, const ServerLimits& lim);
+
+// max_tokens or one of its aliases (`aliases`, e.g. max_completion_tokens;
+// llama-server's n_predict, where -1 means "up to the server's limit"):
+// at least `min`, at most the server's --max-tokens-limit; `def` when absent.
+int64_t ParseMaxTokens(Fields& f, const std::vector<std::string>& aliases, int64_t min, int64_t def,
+                       const ServerLimits& lim);
 
 // 400 naming `param` if the prompt is empty or over the token limit.
 void CheckPromptLength(size_t n, const std::string& param, const ServerLimits& lim, const std::string& what);

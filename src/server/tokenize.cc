@@ -7,16 +7,16 @@
 namespace rg::server {
 
 const char* const kChatTemplateJinja =
-    "{{ bos_token }}"
-    "{% if messages[0]['role'] == 'system' %}{% set system = messages[0]['content'] + '\n\n' %}"
-    "{% set messages = messages[1:] %}{% else %}{% set system = '' %}{% endif %}"
+    "{{ bos_token }}{% set ns = namespace(system='', turn=0) %}"
     "{% for message in messages %}"
-    "{% if (message['role'] == 'user') != (loop.index0 % 2 == 0) %}"
+    "{% if message['role'] == 'system' %}{% set ns.system = ns.system + (message['content'] | trim) + '\n\n' %}"
+    "{% else %}"
+    "{% if (message['role'] == 'user') != (ns.turn % 2 == 0) %}"
     "{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}{% endif %}"
     "{% if message['role'] == 'assistant' %}{% set role = 'model' %}{% else %}{% set role = message['role'] %}{% endif %}"
-    "{% if loop.first %}{% set content = system + message['content'] %}{% else %}{% set content = message['content'] %}{% endif %}"
+    "{% set content = ns.system + (message['content'] | trim) %}{% set ns.system = '' %}{% set ns.turn = ns.turn + 1 %}"
     "{{ '<start_of_turn>' + role + '\n' + content | trim + '<end_of_turn>\n' }}"
-    "{% endfor %}"
+    "{% endif %}{% endfor %}"
     "{% if add_generation_prompt %}{{ '<start_of_turn>model\n' }}{% endif %}";
 
 json TokenizerInfo(const ModelInfo& m) {

@@ -15,8 +15,8 @@ json Detokenize(const json& body, const ModelInfo& model);
 json TokenizerInfo(const ModelInfo& model);
 
 // The chat template in Hugging Face's Jinja form, as served by
-// /tokenizer_info: the Gemma template, with a leading system message folded
-// into the first user turn as ApplyChatTemplate does.
+// /tokenizer_info: the Gemma template, with system messages joined and folded
+// into the next user turn as ApplyChatTemplate does.
 extern const char* const kChatTemplateJinja;
 
 }  // namespace rg::server

@@ -105,47 +105,54 @@ std::vector<int> ApplyChatTemplate(const Tokenizer& tok, const std::vector<ChatM
   std::vector<int> out;
   if (add_bos) out.push_back(tok.bos_id());
 
-  size_t first = 0;
+  // Gemma has no system role: a run of system messages is joined in order
+  // (trimmed, "\n\n" between) and folded into the next message, which must
+  // be a user turn: "{system}\n\n{user}".
   std::string system;
+  size_t system_at = 0;  // index of the run's first message
   bool has_system = false;
-  if (messages[0].role == "system") {
-    has_system = true;
-    CheckUtf8(messages[0].content, "content of message 0");
-    system = messages[0].content;
-    first = 1;
-    if (messages.size() < 2 || messages[1].role != "user") {
-      Fail("chat template: a system message (message 0) must be followed by a user message");
-    }
-  }
-  for (size_t i = first; i < messages.size(); ++i) {
+  size_t turn = 0;  // rendered turns so far (roles alternate over these)
+  for (size_t i = 0; i < messages.size(); ++i) {
     const ChatMessage& m = messages[i];
-    const bool want_user = ((i - first) % 2) == 0;
+    if (m.role == "system") {
+      CheckUtf8(m.content, StrCat("content of message ", i));
+      if (!has_system) system_at = i;
+      if (has_system) system.append("\n\n");
+      system.append(TrimChatContent(m.content));
+      has_system = true;
+      continue;
+    }
+    const bool want_user = turn % 2 == 0;
     std::string_view role;
     if (m.role == "user") {
       role = "user";
     } else if (m.role == "assistant" || m.role == "model") {
       role = "model";
-    } else if (m.role == "system") {
-      Fail("chat template: message ", i, " has role 'system'; a system message is only allowed "
-           "as the first message");
     } else {
       Fail("chat template: message ", i, " has unknown role '", m.role,
            "' (expected user, assistant, model or system)");
     }
+    if (has_system && role != "user")
+      Fail("chat template: a system message (message ", system_at, ") must be followed by a user message");
     if ((role == "user") != want_user) {
       Fail("chat template: roles must alternate user/assistant starting with user; message ", i,
            " has role '", m.role, "', expected ", want_user ? "user" : "assistant");
     }
     CheckUtf8(m.content, StrCat("content of message ", i));
-    if (has_system && i == first) {
-      std::string folded(TrimChatContent(system));
+    if (has_system) {
+      std::string folded = system;
       folded.append("\n\n").append(TrimChatContent(m.content));
       AppendTurn(tok, role, folded, &out);
+      system.clear();
+      has_system = false;
     } else {
       AppendTurn(tok, role, m.content, &out);
     }
+    ++turn;
     if (turn_ends) turn_ends->push_back(out.size());
   }
+  if (has_system)
+    Fail("chat template: a system message (message ", system_at, ") must be followed by a user message");
   if (add_generation_prompt) AppendGenerationPrompt(tok, &out);
   return out;
 }

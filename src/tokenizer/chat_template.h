@@ -50,9 +50,10 @@ std::vector<int> RenderTurnIds(const Tokenizer& tok, std::string_view role,
 std::vector<int> GenerationPromptIds(const Tokenizer& tok);
 
 // The whole conversation. Roles: "user", "assistant"/"model" (rendered as
-// "model"), and "system", which is allowed only as the first message and is
-// folded into the first user turn as "{system}\n\n{user}" (then trimmed).
-// After that, roles must alternate user, model, user, ... starting with user;
+// "model"), and "system": Gemma has none, so a run of system messages is
+// joined in order ("\n\n" between, each trimmed) and folded into the next
+// message, which must be a user turn: "{system}\n\n{user}" (then trimmed).
+// Leaving those out, roles must alternate user, model, user, ... starting with user;
 // otherwise (or for an unknown role / no messages) throws rg::Error naming
 // the message index. BOS (id 2) is prepended only if add_bos. turn_ends, if
 // given, receives the length of the ids after each rendered turn (a system

@@ -1,4 +1,4 @@
-// Raw HTTP: malformed JSON, wrong types, unknown fields, oversized bodies and
+// Raw HTTP: malformed JSON, wrong types, oversized bodies and
 // prompts, unknown routes, broken HTTP. Every answer is an OpenAI error JSON
 // with the right status, and the server keeps serving.
 import assert from 'node:assert/strict';
@@ -53,10 +53,9 @@ describe('malformed requests', () => {
     assertError(await request(env.text, { path: '/v1/chat/completions', body: { messages: 'hello' } }), 400, 'messages');
   });
 
-  test('unknown fields are 400 (as the OpenAI API does)', async () => {
+  test('unknown fields are ignored (clients send extras), not 400', async () => {
     const r = await request(env.text, { body: { prompt: 'x', max_tokens: 1, frobnicate: true } });
-    assertError(r, 400, 'frobnicate');
-    assert.match(r.json.error.message, /Unrecognized request argument/);
+    assert.equal(r.status, 200, r.text);
   });
 
   test('a body over --max-body-bytes is 413', async () => {

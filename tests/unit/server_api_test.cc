@@ -11,6 +11,7 @@
 #include "server/tokenize.h"
 #include "tokenizer/encode_text.h"
 #include "tokenizer/chat_template.h"
+#include "tokenizer/grammar_vocab.h"
 
 namespace rg::server {
 namespace {
@@ -19,16 +20,22 @@ const std::string kTokenizerPath = std::string(RG_SOURCE_DIR) + "/models/tokeniz
 
 class ServerApiTest : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() { tok_ = Tokenizer::Load(kTokenizerPath).release(); }
+  static void SetUpTestSuite() {
+    tok_ = Tokenizer::Load(kTokenizerPath).release();
+    trie_ = new std::shared_ptr<const TokenTrie>(std::make_shared<const TokenTrie>(MakeGrammarVocab(*tok_)));
+  }
   static void TearDownTestSuite() {
     delete tok_;
     tok_ = nullptr;
+    delete trie_;
+    trie_ = nullptr;
   }
   void SetUp() override {
     config_.vocab_size = 256000;
     text_.id = "m";
     text_.config = &config_;
     text_.tokenizer = tok_;
+    text_.grammar_trie = *trie_;
     ids_only_config_.vocab_size = 512;
     ids_.id = "tiny";
     ids_.config = &ids_only_config_;
@@ -59,11 +66,13 @@ class ServerApiTest : public ::testing::Test {
   }
 
   static Tokenizer* tok_;
+  static std::shared_ptr<const TokenTrie>* trie_;
   Config config_, ids_only_config_;
   ModelInfo text_, ids_;
   ServerLimits limits_;
 };
 Tokenizer* ServerApiTest::tok_ = nullptr;
+std::shared_ptr<const TokenTrie>* ServerApiTest::trie_ = nullptr;
 
 TEST_F(ServerApiTest, MalformedJsonIs400) {
   for (const char* body : {"", "{", "{\"prompt\": }", "nul", "{\"a\":1,}", "\xff\xfe"}) {
@@ -211,8 +220,14 @@ TEST_F(ServerApiTest, WrongTypesAre400NamingTheField) {
       {R"({"prompt":[1],"repetition_penalty":0})", "repetition_penalty"},
       {R"({"prompt":[1],"model":5})", "model"},
       {R"({"prompt":[1],"stream_options":{"include_usage":1}})", "include_usage"},
-      {R"({"prompt":[1],"stream_options":{"bogus":true}})", "stream_options"},
-      {R"({"prompt":[1],"logit_bias":{"5":10}})", "logit_bias"},
+      {R"({"prompt":[1],"logit_bias":{"abc":10}})", "logit_bias"},
+      {R"({"prompt":[1],"logit_bias":{"256000":1}})", "logit_bias"},
+      {R"({"prompt":[1],"logit_bias":{"-1":1}})", "logit_bias"},
+      {R"({"prompt":[1],"logit_bias":{"5":101}})", "logit_bias"},
+      {R"({"prompt":[1],"logit_bias":{"5":"x"}})", "logit_bias"},
+      {R"({"prompt":[1],"logit_bias":[[5,1]]})", "logit_bias"},
+      {R"({"prompt":[1],"n_predict":-2})", "n_predict"},
+      {R"({"prompt":[1],"max_tokens":4,"n_predict":4})", "n_predict"},
       {R"({"prompt":[1],"suffix":"x"})", "suffix"},
       {R"({"prompt":[1],"best_of":3})", "best_of"},
       {R"({"prompt":[1],"stop_token_ids":[999999]})", "stop_token_ids"},
@@ -226,15 +241,101 @@ TEST_F(ServerApiTest, WrongTypesAre400NamingTheField) {
   }
 }
 
-TEST_F(ServerApiTest, UnknownFieldsAreRefusedLikeOpenAI) {
-  const ApiError e = CompletionError(R"({"prompt":[1],"temprature":0.5})");
+TEST_F(ServerApiTest, UnknownFieldsAreIgnoredAndListed) {
+  // Clients send extras (llama.cpp's web UI, LangChain, ...): ignored, and
+  // named (with their place) for the request's log line.
+  const ParsedRequest r = Completion(R"({"prompt":[1],"temprature":0.5,"stream_options":{"bogus":true}})");
+  EXPECT_EQ(r.ignored_fields, (std::vector<std::string>{"stream_options.bogus", "temprature"}));
+  EXPECT_FLOAT_EQ(r.sampling.temperature, 1.0f);  // the misspelt field did nothing
+  const ParsedRequest c = Chat(R"({"messages":[{"role":"user","content":"hi","foo":1}],"foo":1,"echo":true})");
+  EXPECT_EQ(c.ignored_fields, (std::vector<std::string>{"messages[0].foo", "foo", "echo"}));
+  // Known fields keep their type checks.
+  EXPECT_EQ(CompletionError(R"({"prompt":[1],"frobnicate":1,"temperature":"hot"})").param, "temperature");
+  // Harmless OpenAI fields are accepted, and not listed.
+  EXPECT_TRUE(Completion(R"({"prompt":[1],"user":"u","logit_bias":{},"best_of":1,"suffix":null})").ignored_fields.empty());
+}
+
+TEST_F(ServerApiTest, MaxTokensAliasesAndTheServerLimit) {
+  EXPECT_EQ(Completion(R"({"prompt":[1],"n_predict":7})").max_tokens, 7);  // llama-server's name
+  EXPECT_EQ(Chat(R"({"messages":[{"role":"user","content":"a"}],"n_predict":7})").max_tokens, 7);
+  EXPECT_EQ(Completion(R"({"prompt":[1],"n_predict":-1})").max_tokens, limits_.max_tokens);  // until a stop
+  // Only --max-tokens-limit bounds it (by default far above what clients ask
+  // for), and the error says so.
+  EXPECT_EQ(Completion(R"({"prompt":[1],"max_tokens":1000000})").max_tokens, 1000000);
+  limits_.max_tokens = 100000;
+  EXPECT_EQ(Completion(R"({"prompt":[1],"max_tokens":100000})").max_tokens, 100000);
+  const ApiError e = CompletionError(R"({"prompt":[1],"max_tokens":100001})");
+  EXPECT_EQ(e.param, "max_tokens");
+  EXPECT_NE(e.message.find("--max-tokens-limit"), std::string::npos) << e.message;
+  EXPECT_EQ(ChatError(R"({"messages":[{"role":"user","content":"a"}],"max_tokens":2,"max_completion_tokens":2})").param,
+            "max_completion_tokens");
+}
+
+TEST_F(ServerApiTest, LogitBiasIsParsedOnBothEndpoints) {
+  const ParsedRequest r = Completion(R"({"prompt":[1],"logit_bias":{"5":-100,"17":2.5}})");
+  ASSERT_EQ(r.logit_bias.size(), 2u);
+  EXPECT_EQ(r.logit_bias[0].id, 5);
+  EXPECT_FLOAT_EQ(r.logit_bias[0].bias, -100.0f);
+  EXPECT_EQ(r.logit_bias[1].id, 17);
+  EXPECT_FLOAT_EQ(r.logit_bias[1].bias, 2.5f);
+  EXPECT_EQ(Chat(R"({"messages":[{"role":"user","content":"a"}],"logit_bias":{"9":1}})").logit_bias.size(), 1u);
+  // Ids are checked against the model's vocabulary.
+  EXPECT_EQ(CompletionError(R"({"prompt":[1],"logit_bias":{"512":1}})", &ids_).param, "logit_bias");
+  EXPECT_EQ(CompletionError(R"({"prompt":[1],"logit_bias":{"511":1}})", &ids_).status, 0);
+}
+
+TEST_F(ServerApiTest, StructuredOutputFieldsCompileAGrammar) {
+  const std::string user = R"("messages":[{"role":"user","content":"a"}])";
+  EXPECT_TRUE(Chat("{" + user + R"(,"response_format":{"type":"json_object"}})").grammar);
+  EXPECT_FALSE(Chat("{" + user + R"(,"response_format":{"type":"text"}})").grammar);
+  EXPECT_TRUE(Chat("{" + user + R"(,"response_format":{"type":"json_schema","json_schema":{"name":"x","strict":true,)"
+                   R"("schema":{"type":"object","properties":{"a":{"type":"integer"}},"required":["a"]}}}})")
+                  .grammar);
+  // Both endpoints; llama-server's grammar (GBNF) and json_schema fields.
+  EXPECT_TRUE(Completion(R"({"prompt":"x","response_format":{"type":"json_object"}})").grammar);
+  EXPECT_TRUE(Completion(R"({"prompt":"x","grammar":"root ::= \"yes\" | \"no\""})").grammar);
+  EXPECT_TRUE(Completion(R"({"prompt":"x","json_schema":{"type":"boolean"}})").grammar);
+  EXPECT_FALSE(Completion(R"({"prompt":"x","grammar":""})").grammar);
+}
+
+TEST_F(ServerApiTest, StructuredOutputErrorsAre400NamingTheFieldAndTheKeyword) {
+  const std::string user = R"("messages":[{"role":"user","content":"a"}])";
+  ApiError e = ChatError("{" + user + R"(,"response_format":{"type":"json_schema","json_schema":{"name":"x",)"
+                         R"("schema":{"type":"object","properties":{"name":{"type":"string","pattern":"^a"}}}}}})");
   EXPECT_EQ(e.status, 400);
-  EXPECT_EQ(e.param, "temprature");
-  EXPECT_NE(e.message.find("Unrecognized request argument"), std::string::npos) << e.message;
-  EXPECT_EQ(ChatError(R"({"messages":[{"role":"user","content":"hi"}],"foo":1})").param, "foo");
-  EXPECT_EQ(ChatError(R"({"messages":[{"role":"user","content":"hi","foo":1}]})").param, "messages");
-  // Harmless OpenAI fields are accepted.
-  EXPECT_EQ(CompletionError(R"({"prompt":[1],"user":"u","logit_bias":{},"best_of":1,"suffix":null})").status, 0);
+  EXPECT_EQ(e.param, "response_format");
+  EXPECT_NE(e.message.find("unsupported keyword 'pattern'"), std::string::npos) << e.message;
+  EXPECT_NE(e.message.find("#/properties/name"), std::string::npos) << e.message;
+  e = CompletionError(R"({"prompt":"x","grammar":"root ::= undefined-rule"})");
+  EXPECT_EQ(e.param, "grammar");
+  EXPECT_NE(e.message.find("undefined"), std::string::npos) << e.message;
+  EXPECT_EQ(CompletionError(R"({"prompt":"x","grammar":5})").param, "grammar");
+  EXPECT_EQ(ChatError("{" + user + R"(,"response_format":{"type":"json_schema"}})").param, "response_format");
+  EXPECT_EQ(ChatError("{" + user + R"(,"response_format":"json"})").param, "response_format");
+  // One constraint at a time.
+  e = CompletionError(R"({"prompt":"x","response_format":{"type":"json_object"},"grammar":"root ::= \"a\""})");
+  EXPECT_EQ(e.param, "grammar");
+  EXPECT_NE(e.message.find("only one"), std::string::npos) << e.message;
+  // A model without a tokenizer has no token strings to constrain.
+  e = CompletionError(R"({"prompt":[1],"response_format":{"type":"json_object"}})", &ids_);
+  EXPECT_EQ(e.param, "response_format");
+  EXPECT_NE(e.message.find("tokenizer"), std::string::npos) << e.message;
+}
+
+TEST_F(ServerApiTest, SeveralSystemMessagesAreJoinedInOrder) {
+  const ParsedRequest two = Chat(
+      R"({"messages":[{"role":"system","content":"Be brief."},{"role":"developer","content":"Use French."},)"
+      R"({"role":"user","content":"Hi"}]})");
+  const ParsedRequest one = Chat(R"({"messages":[{"role":"user","content":"Be brief.\n\nUse French.\n\nHi"}]})");
+  EXPECT_EQ(two.prompts, one.prompts);
+  // A system message later on goes with the next user turn.
+  const ParsedRequest later = Chat(
+      R"({"messages":[{"role":"user","content":"Hi"},{"role":"assistant","content":"Hello"},)"
+      R"({"role":"system","content":"Now be rude."},{"role":"user","content":"How are you?"}]})");
+  const ParsedRequest folded = Chat(
+      R"({"messages":[{"role":"user","content":"Hi"},{"role":"assistant","content":"Hello"},)"
+      R"({"role":"user","content":"Now be rude.\n\nHow are you?"}]})");
+  EXPECT_EQ(later.prompts, folded.prompts);
 }
 
 TEST_F(ServerApiTest, NullMeansDefault) {
@@ -316,8 +417,7 @@ TEST_F(ServerApiTest, ChatErrors) {
       {R"({"messages":[{"role":"user","content":"a"}],"top_logprobs":3})", "top_logprobs"},
       {R"({"messages":[{"role":"user","content":"a"}],"logprobs":5})", "logprobs"},
       {R"({"messages":[{"role":"user","content":"a"}],"tools":[{"type":"function"}]})", "tools"},
-      {R"({"messages":[{"role":"user","content":"a"}],"response_format":{"type":"json_object"}})", "response_format"},
-      {R"({"messages":[{"role":"user","content":"a"}],"echo":true})", "echo"},
+      {R"({"messages":[{"role":"user","content":"a"}],"response_format":{"type":"xml"}})", "response_format"},
   };
   for (const Case& c : cases) {
     const ApiError e = ChatError(c.body);
