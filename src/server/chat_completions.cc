@@ -59,10 +59,10 @@ class ChatCompletion : public ResponseShape {
 
   // The client sends the reply back as an assistant message: the template
   // renders it as one more turn after the conversation so far.
-  std::vector<int32_t> NextPromptPrefix(const ParsedRequest& r, const ChoiceState& ch) const override {
-    if (!tok_ || !ch.done || r.chat_history.empty()) return {};
+  std::vector<int32_t> NextPromptPrefix(const ParsedRequest& r, const std::string& reply) const override {
+    if (!tok_ || r.chat_history.empty()) return {};
     std::vector<int32_t> out = r.chat_history;
-    for (int id : RenderTurnIds(*tok_, "model", ch.out)) out.push_back(id);
+    for (int id : RenderTurnIds(*tok_, "model", reply)) out.push_back(id);
     return out;
   }
 

@@ -50,11 +50,18 @@ std::vector<Request> Job::MakeRequests() {
     }
     s.cache = req_.cache_prompt;
     s.cache_hints = req_.cache_hints;
-    // Chat: the engine asks once the reply is complete (after OnDone).
+    // Chat: the engine asks once the sequence has ended: after OnDone, or
+    // before it when the answer waits for the final snapshot to reach a
+    // shared store (Request::report_after_store). Then the text still held
+    // back by the stream (a possible stop string's start) is what OnDone's
+    // Finish() will release: a copy of the stream gives it.
     if (req_.endpoint == Endpoint::kChat)
       s.next_prompt_prefix = [self, c](std::span<const int32_t>) {
         std::lock_guard<std::mutex> lk(self->mu_);
-        return self->shape_->NextPromptPrefix(self->req_, *self->choices_[c]);
+        const ChoiceState& ch = *self->choices_[c];
+        std::string reply = ch.out;
+        if (!ch.done && ch.text) reply += TextStream(*ch.text).Finish();
+        return self->shape_->NextPromptPrefix(self->req_, reply);
       };
     s.on_prompt_logprobs = [self, c](std::vector<TokenLogprob>&& lp) { self->OnPromptLogprobs(c, std::move(lp)); };
     s.on_token = [self, c](int32_t id, const TokenLogprob* lp) { return self->OnToken(c, id, lp); };

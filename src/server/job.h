@@ -59,7 +59,8 @@ class ResponseShape {
   virtual json FinalChoice(const ParsedRequest& r, const ChoiceState& ch) const = 0;
   // Chat: the tokens the client's next request will start with once it
   // appends this reply (empty: unknown).
-  virtual std::vector<int32_t> NextPromptPrefix(const ParsedRequest&, const ChoiceState&) const { return {}; }
+  // `reply` is the choice's whole text as the client will see it.
+  virtual std::vector<int32_t> NextPromptPrefix(const ParsedRequest&, const std::string& reply) const { return {}; }
 };
 
 class Job : public std::enable_shared_from_this<Job> {

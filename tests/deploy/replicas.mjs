@@ -6,13 +6,16 @@
 //   2. one replica killed (kill -9) mid-run: every conversation completes;
 //   3. Redis stopped mid-run, then started again: every request succeeds,
 //      and snapshots are shared again once it is back.
+// And a chat resent in full on alternating replicas: each turn resumes after
+// the previous reply, which the other replica generated (its final snapshot
+// reached Redis before the answer ended).
 // In every run every answer equals the cold server's (greedy, exact tokens).
 import assert from 'node:assert/strict';
 import { execSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 
-const { NGINX_URL, COLD_URL, REPLICA_PIDS, REPLICA_URLS, REDIS_PID_FILE, REDIS_ARGS, REDIS_LOG } = process.env;
+const { NGINX_URL, COLD_URL, REPLICA_PIDS, REPLICA_URLS, CHAT_URLS, REDIS_PID_FILE, REDIS_ARGS, REDIS_LOG } = process.env;
 const replicaPids = REPLICA_PIDS.split(' ').map(Number);
 const replicaUrls = REPLICA_URLS.split(' ');
 const CONVERSATIONS = 16, TURNS = 8, REPLY = 6;
@@ -102,6 +105,30 @@ async function storeHits() {
     }
   }
   return hits;
+}
+
+// 0. Chat on alternating replicas.
+{
+  const urls = CHAT_URLS.split(' ');
+  const messages = [{ role: 'system', content: 'You answer briefly. '.repeat(10) }];
+  let last = null;
+  for (let t = 0; t < 4; ++t) {
+    messages.push({ role: 'user', content: `Question ${t + 1}: ` + 'tell me more '.repeat(8) });
+    const r = await post(urls[t % 2], '/v1/chat/completions', { model: 'm', messages, max_tokens: 8, temperature: 0 });
+    const u = r.usage;
+    if (last) {
+      // Past the previous prompt and into (through) its reply and turn
+      // markers: only the end-of-prompt snapshot would give exactly
+      // last.prompt_tokens. (The reply's text may re-tokenize to fewer ids
+      // than were generated, so the bound is not prompt + completion.)
+      assert.ok(u.prompt_tokens_details.cached_tokens > last.prompt_tokens + 2,
+        `chat turn ${t + 1} on replica ${(t % 2) + 1} resumed after the other replica's reply: cached ` +
+        `${u.prompt_tokens_details.cached_tokens}, previous prompt ${last.prompt_tokens} + reply ${last.completion_tokens}`);
+    }
+    last = u;
+    messages.push({ role: 'assistant', content: r.choices[0].message.content });
+  }
+  console.log('chat: 4 turns on alternating replicas, each resumed after the previous reply');
 }
 
 // 1. Normal.

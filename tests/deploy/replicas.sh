@@ -51,7 +51,11 @@ start_server() {  # name args...
 }
 for r in 1 2 3; do start_server "replica$r" --state-store "redis://127.0.0.1:$REDIS_PORT/0"; done
 start_server cold --cache-mb 0
-for n in replica1 replica2 replica3 cold; do wait_file "$WORK/$n.port" "$n"; done
+# Chat needs a tokenizer: a small model with the real one, on two replicas.
+"$BIN" init --preset 2b --hidden-size 64 --num-heads 2 --num-layers 3 --window 16 --dtype bf16 --seed 3 \
+  --tokenizer "$ROOT/models/tokenizer/tokenizer.model" --out "$WORK/chat-model" >"$WORK/init.log" 2>&1
+for r in 1 2; do MODEL="$WORK/chat-model" start_server "chat$r" --state-store "redis://127.0.0.1:$REDIS_PORT/0"; done
+for n in replica1 replica2 replica3 cold chat1 chat2; do wait_file "$WORK/$n.port" "$n"; done
 
 NGINX_PORT=$(free_port)
 write_nginx_conf "$WORK" "$NGINX_PORT" "$(cat "$WORK/replica1.port")" "$(cat "$WORK/replica2.port")" \
@@ -62,6 +66,7 @@ status=0
 NGINX_URL="http://127.0.0.1:$NGINX_PORT" COLD_URL="http://127.0.0.1:$(cat "$WORK/cold.port")" \
   REPLICA_PIDS="$(cat "$WORK/replica1.pid") $(cat "$WORK/replica2.pid") $(cat "$WORK/replica3.pid")" \
   REPLICA_URLS="$(for r in 1 2 3; do printf 'http://127.0.0.1:%s ' "$(cat "$WORK/replica$r.port")"; done)" \
+  CHAT_URLS="http://127.0.0.1:$(cat "$WORK/chat1.port") http://127.0.0.1:$(cat "$WORK/chat2.port")" \
   REDIS_PID_FILE="$WORK/redis.pid" REDIS_LOG="$WORK/redis.log" \
   timeout 600 node "$ROOT/tests/deploy/replicas.mjs" || status=$?
 if [[ $status -ne 0 ]]; then
