@@ -2,7 +2,7 @@
 # Turn latency of one long conversation resent in full on every turn, through
 # nginx round-robin over 2 replicas (each --threads 1), so consecutive turns
 # land on alternating replicas (not part of the test suite).
-#   tools/bench_replicas.sh BUILD MODEL [TURNS]
+#   tools/bench_replicas.sh BUILD MODEL [TURNS]     (CONFIGS="nocache local store" by default)
 # Three configurations, one after the other, same conversation:
 #   nocache: --cache-mb 0 (every turn re-prefills everything)
 #   local:   each replica's own memory cache only (a turn finds its replica's
@@ -51,7 +51,10 @@ run_config() {  # name serve-args...
   for p in "${pids[@]}"; do kill -TERM "$p"; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
 }
-run_config nocache --cache-mb 0
-run_config local
-redis-cli -p "$REDIS_PORT" flushall >/dev/null
-run_config store --state-store "redis://127.0.0.1:$REDIS_PORT/0"
+for c in ${CONFIGS:-nocache local store}; do
+  case $c in
+    nocache) run_config nocache --cache-mb 0 ;;
+    local) run_config local ;;
+    store) redis-cli -p "$REDIS_PORT" flushall >/dev/null; run_config store --state-store "redis://127.0.0.1:$REDIS_PORT/0" ;;
+  esac
+done

@@ -1,4 +1,4 @@
-// rgemma quantize -m DIR --to {bf16,q8,q4} --out DIR2
+// rgemma quantize -m DIR --to {bf16,q8,q4,q8_256,q4_256} --out DIR2
 // Writes a model directory whose matrices (linear layers, embedding / output
 // head) are stored in the target format, mixed as MatrixFormatFor decides
 // (--to q4 keeps the embedding / output head at q8); norms, biases, conv and
@@ -36,7 +36,7 @@ struct QuantizeArgs {
 
 void RunQuantize(const QuantizeArgs& a) {
   const std::optional<WeightFormat> target = ParseWeightFormat(a.to);
-  RG_CHECK(target && *target != WeightFormat::F32, "--to: '", a.to, "' is not one of bf16, q8 (int8), q4");
+  RG_CHECK(target && *target != WeightFormat::F32, "--to: '", a.to, "' is not one of bf16, q8 (int8), q4, q8_256, q4_256");
   // The files copied as they are, read first: a bad one fails before any work.
   const std::string config_json = ReadRegularFile(a.model + "/config.json", kMaxConfigBytes, "model config");
   const Config config = ParseHFConfig(config_json, a.model + "/config.json");
@@ -163,8 +163,9 @@ void RegisterQuantize(CLI::App& app) {
   auto a = std::make_shared<QuantizeArgs>();
   CLI::App* cmd = app.add_subcommand("quantize", "Write a copy of a model with bf16 / 8-bit / 4-bit matrices (q4: embedding / output head at 8 bits)");
   cmd->add_option("--model,-m", a->model, "Input model directory")->required()->check(NonEmpty);
-  cmd->add_option("--to", a->to, "Target format: bf16, q8 (int8) or q4 (embedding / output head kept at q8)")->required()
-      ->check(CLI::IsMember({"bf16", "q8", "int8", "q4"}));
+  cmd->add_option("--to", a->to, "Target format: bf16, q8 (int8) or q4 (embedding / output head kept at q8); "
+                  "q8_256 / q4_256: the same with one scale per 256 columns (faster prefill, less accurate)")->required()
+      ->check(CLI::IsMember({"bf16", "q8", "int8", "q4", "q8_256", "q4_256"}));
   cmd->add_option("--out", a->out, "Output directory (new or empty; written under a temporary name, then renamed)")
       ->required()->check(NonEmpty);
   cmd->add_flag("--force", a->force, "Replace the contents of a non-empty --out");

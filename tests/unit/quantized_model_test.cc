@@ -261,7 +261,7 @@ TEST(QuantizedModel, QuantizeOnLoadMatchesQuantizedDirectory) {
   TempDir t;
   WriteTinyVariant(t.path + "/wide", 2048, /*explicit_head=*/true);
   for (const std::string& src : {kTiny, kFixtures + "/tiny-bf16", kFixtures + "/small", t.path + "/wide"}) {
-    for (const std::string to : {"q4", "q8"}) {
+    for (const std::string to : {"q4", "q8", "q8_256", "q4_256"}) {  // the 256-column ones are opt-in
       SCOPED_TRACE(src + " " + to);
       const std::string out = t.path + "/" + fs::path(src).filename().string() + "-" + to;
       Quantize(src, to, out);
