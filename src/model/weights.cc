@@ -11,6 +11,7 @@
 #include "core/error.h"
 #include "io/hf_config.h"
 #include "io/safetensors.h"
+#include "model/rg_lru.h"
 #include "model/weight_convert.h"
 #include "ops/quant.h"
 
@@ -99,18 +100,12 @@ class WeightsLoader {
     PlaceMatrices(*w);
     if (c.tied_lm_head) w->lm_head = w->embed;
 
-    // Derived per-channel constant of the RG-LRU decay: log_a = log_a_scale * gate_a.
-    // -8 * softplus(Λ) * a is bitwise equal to the reference's (-8 * a) * softplus(Λ):
-    // scaling by 8 is exact.
+    // The RG-LRU's per-channel log decay -8 * softplus(Λ), derived once.
     for (LayerWeights& l : w->layers) {
       if (auto* r = std::get_if<RecurrentWeights>(&l.temporal)) {
         float* out = NewFloats(*w, c.lru_width);
-        for (int64_t i = 0; i < c.lru_width; ++i) {
-          const float x = r->recurrent_param[i];
-          const float softplus = x > 20.f ? x : std::log1p(std::exp(x));  // torch: beta 1, threshold 20
-          out[i] = -8.f * softplus;
-        }
-        r->log_a_scale = out;
+        RgLruLogDecay(r->recurrent_param, c.lru_width, out);
+        r->log_decay = out;
       }
     }
     w->embed_scale = RoundToBF16(std::sqrt(float(c.width)));

@@ -33,7 +33,7 @@ struct RecurrentWeights {
   const float* conv_w;             // [K, L] tap-major; tap K-1 multiplies the current step
   const float* conv_b;             // [L]
   const float* recurrent_param;    // [L] Λ, as stored
-  const float* log_a_scale;        // [L] -8 * softplus(Λ), derived at load
+  const float* log_decay;          // [L] -8 * softplus(Λ), derived at load (RgLruLogDecay)
   const float* input_gate_w;       // [H, b_out, b_in] (HF stores [H, b_in, b_out])
   const float* input_gate_b;       // [H, b]
   const float* a_gate_w;           // [H, b_out, b_in]
