@@ -22,6 +22,16 @@ Weights::~Weights() = default;
 
 size_t WeightMatrixBytes(const WeightMatrix& m) { return MatrixStorageBytes(m.format, m.rows, m.cols); }
 
+void Weights::ForEachDecodeMatrix(const std::function<void(const WeightMatrix&)>& fn) const {
+  ForEachLoadedTensor(*this, [&](const TensorSpec& spec, TensorValue v) {
+    if (spec.role == TensorRole::kMatrix || spec.name == names::kLmHead) {
+      fn(*v.matrix);
+    } else if (spec.role == TensorRole::kGateBlock) {  // [H, b, b]
+      fn(WeightMatrix{WeightFormat::F32, spec.shape[0] * spec.shape[1], spec.shape[2], v.vec});
+    }
+  });
+}
+
 size_t Weights::matrix_bytes_per_token() const {
   size_t total = 0;
   ForEachDecodeMatrix([&](const WeightMatrix& m) { total += WeightMatrixBytes(m); });

@@ -129,9 +129,9 @@ std::vector<std::string> SafetensorsFiles(const std::string& dir) {
 // Every matrix of a loaded model with its spec (a tied lm_head is skipped:
 // it is the embedding).
 void ForEachMatrix(const Weights& w, const std::function<void(const TensorSpec&, const WeightMatrix&)>& fn) {
-  ForEachBoundTensor(w.config, const_cast<Weights*>(&w), [&](const TensorSpec& s, TensorSlot slot) {
+  ForEachLoadedTensor(w, [&](const TensorSpec& s, TensorValue v) {
     if (!s.required && w.config.tied_lm_head) return;
-    if (slot.matrix) fn(s, *slot.matrix);
+    if (v.matrix) fn(s, *v.matrix);
   });
 }
 
