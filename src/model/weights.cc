@@ -11,6 +11,7 @@
 #include "core/error.h"
 #include "io/hf_config.h"
 #include "io/safetensors.h"
+#include "model/quantized_dir.h"
 #include "model/rg_lru.h"
 #include "model/weight_convert.h"
 #include "ops/quant.h"
@@ -66,7 +67,7 @@ class WeightsLoader {
       w->layers.push_back(lw);
     }
     if (opt_.advise_huge_pages) ckpt.AdviseHugePages();
-    packed_ = PackedFormat(ckpt);
+    packed_ = ReadPackedLayout(ckpt);
 
     ForEachBoundTensor(c, w.get(), [&](const TensorSpec& spec, TensorSlot slot) {
       const TensorView* tv = ckpt.Find(spec.name);
@@ -75,20 +76,9 @@ class WeightsLoader {
                  ShapeString(spec.shape), ")");
         return;
       }
-      if (packed_) {
-        auto declared = tensor_formats_.find(spec.name);
-        const bool listed = declared != tensor_formats_.end();
-        RG_CHECK(!listed || IsMatrixRole(spec.role), tv->file, ": metadata ", kTensorFormatsKey, " lists tensor '",
-                 spec.name, "', which is not a matrix (only matrices are packed)");
-        if (IsMatrixRole(spec.role)) {
-          const WeightFormat fmt = listed ? declared->second : *packed_;
-          const size_t want = MatrixStorageBytes(fmt, spec.shape[0], spec.shape[1]);
-          RG_CHECK(tv->dtype == DType::U8 && tv->shape == std::vector<int64_t>{int64_t(want)}, tv->file,
-                   ": tensor '", spec.name, "' is declared ", WeightFormatName(fmt), " (",
-                   listed ? kTensorFormatsKey : kQuantFormatKey, ") and must hold U8 [", want,
-                   "] bytes for shape ", ShapeString(spec.shape), ", got ", DTypeName(tv->dtype), " ",
-                   ShapeString(tv->shape));
-          *slot.matrix = WeightMatrix{fmt, spec.shape[0], spec.shape[1], tv->data};
+      if (packed_.format) {
+        if (std::optional<WeightMatrix> m = PackedMatrix(packed_, spec, *tv)) {
+          *slot.matrix = *m;
           Place(slot.matrix, *tv);
           return;
         }
@@ -235,48 +225,14 @@ class WeightsLoader {
     return m;
   }
 
-  // The packed matrix format of an `rgemma quantize` directory, from the
-  // safetensors metadata (nullopt for plain HF checkpoints), and into
-  // tensor_formats_ the tensors each file declares in another format
-  // (model/weight_convert.h).
-  std::optional<WeightFormat> PackedFormat(const Checkpoint& ckpt) {
-    std::optional<WeightFormat> found;
-    for (const auto& f : ckpt.files()) {
-      auto it = f->metadata().find(kQuantFormatKey);
-      auto listed = f->metadata().find(kTensorFormatsKey);
-      if (it == f->metadata().end()) {
-        RG_CHECK(listed == f->metadata().end(), f->path(), ": metadata ", kTensorFormatsKey, " without ",
-                 kQuantFormatKey);
-        continue;
-      }
-      auto fmt = ParseWeightFormat(it->second);
-      RG_CHECK(fmt && IsQuantizedFormat(*fmt), f->path(), ": metadata ", kQuantFormatKey, " is '", it->second,
-               "'; expected q8 or q4");
-      auto ver = f->metadata().find(kQuantVersionKey);
-      RG_CHECK(ver != f->metadata().end() && ver->second == std::to_string(kQuantFormatVersion), f->path(),
-               ": packed weights of format version '", ver == f->metadata().end() ? "(none)" : ver->second,
-               "'; this rgemma reads version ", kQuantFormatVersion, " (re-run rgemma quantize)");
-      RG_CHECK(!found || *found == *fmt, f->path(), ": shards disagree on the packed format");
-      found = fmt;
-      if (listed == f->metadata().end()) continue;
-      for (const auto& [name, tf] : ParseTensorFormats(listed->second, f->path())) {
-        RG_CHECK(f->Find(name), f->path(), ": metadata ", kTensorFormatsKey, " lists tensor '", name,
-                 "', which is not in this file");
-        tensor_formats_[name] = tf;
-      }
-    }
-    return found;
-  }
-
   struct Placement {
     WeightMatrix* matrix;   // its data still points into the checkpoint mapping
     const TensorView* tv;
   };
   std::vector<Placement> placements_;
-  std::map<std::string, WeightFormat> tensor_formats_;  // declared per-tensor formats of a packed directory
   std::string dir_;
   LoadOptions opt_;
-  std::optional<WeightFormat> packed_;
+  PackedLayout packed_;  // of an `rgemma quantize` directory (model/quantized_dir.h)
 };
 
 std::shared_ptr<const Weights> Weights::Load(const std::string& dir, const LoadOptions& opt) {

@@ -20,6 +20,7 @@
 #include "core/error.h"
 #include "generate/session.h"
 #include "io/safetensors.h"
+#include "model/quantized_dir.h"
 #include "model/tensor_specs.h"
 #include "model/weight_convert.h"
 #include "model/weights.h"
