@@ -262,7 +262,7 @@ uint64_t HashBytes(const void* data, size_t n, uint64_t seed) {
   return h;
 }
 
-uint64_t HashConfig(const Config& c) {
+uint64_t HashConfig(const Config& c, bool tied_lm_head) {
   std::string buf(16 + 8 * 8 + 4 * 8 + 8 + 4 * c.layers.size(), '\0');
   Writer w(buf.data());
   auto f32 = [&](float x) {
@@ -283,7 +283,7 @@ uint64_t HashConfig(const Config& c) {
   f32(c.rope_theta);
   f32(c.partial_rotary_factor);
   f32(c.rms_norm_eps);
-  w.U32(c.tied_lm_head ? 1 : 0);
+  w.U32(tied_lm_head ? 1 : 0);
   w.U32(uint32_t(c.bos_id));
   w.U32(uint32_t(c.eos_id));
   w.U32(uint32_t(c.pad_id));
@@ -294,7 +294,7 @@ uint64_t HashConfig(const Config& c) {
 
 ModelFingerprint FingerprintOf(const Weights& w) {
   ModelFingerprint fp;
-  fp.config = HashConfig(w.config);
+  fp.config = HashConfig(w.config, w.tied_lm_head);
   // The small f32 tensors of the table (biases, norm scales, conv taps, Λ):
   // loaded as f32 whatever the checkpoint / matrix format, so the
   // fingerprint does not change when the model is quantized. Hashed globals

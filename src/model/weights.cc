@@ -49,8 +49,8 @@ class WeightsLoader {
     w->config = LoadHFConfig(dir_ + "/config.json");
     w->checkpoint_ = Checkpoint::Open(dir_);
     const Checkpoint& ckpt = *w->checkpoint_;
-    Config& c = w->config;
-    c.tied_lm_head = ckpt.Find(names::kLmHead) == nullptr;
+    const Config& c = w->config;
+    w->tied_lm_head = ckpt.Find(names::kLmHead) == nullptr;
 
     // Reject unexpected tensors before touching any data.
     std::set<std::string> expected;
@@ -98,7 +98,7 @@ class WeightsLoader {
       if (opt_.copy_to_huge_pages) Checkpoint::ReleasePages(*tv);
     });
     PlaceMatrices(*w);
-    if (c.tied_lm_head) w->lm_head = w->embed;
+    if (w->tied_lm_head) w->lm_head = w->embed;
 
     // The RG-LRU's per-channel log decay -8 * softplus(Λ), derived once.
     for (LayerWeights& l : w->layers) {

@@ -108,6 +108,9 @@ class Weights {
   Config config;
   WeightMatrix embed;          // [V, D]
   WeightMatrix lm_head;        // [V, D]; the same bytes as embed when tied
+  // No lm_head.weight in the checkpoint: the output head is the embedding.
+  // A property of the checkpoint, not of config.json (the loader sets it).
+  bool tied_lm_head = true;
   const float* final_norm;     // [D] as 1 + w
   std::vector<LayerWeights> layers;
   float embed_scale;           // bf16(sqrt(D)), as the reference rounds it

@@ -142,7 +142,7 @@ TEST(ModelLoad, ExplicitLmHeadEqualToEmbeddingGivesTiedLogits) {
   m.tensors.push_back(head);
   m.Write();
   EXPECT_EQ(LogitsOf(m.dir), LogitsOf(kTiny));
-  EXPECT_FALSE(Weights::Load(m.dir)->config.tied_lm_head);
+  EXPECT_FALSE(Weights::Load(m.dir)->tied_lm_head);
 }
 
 TEST(ModelLoad, ShardedCheckpointLoadsTheSameModel) {
