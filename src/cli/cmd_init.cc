@@ -14,7 +14,7 @@
 #include "core/dtype.h"
 #include "core/error.h"
 #include "core/file_io.h"
-#include "io/hf_config.h"
+#include "model/hf_config.h"
 #include "io/safetensors.h"
 #include "model/tensor_specs.h"
 #include "tokenizer/tokenizer.h"

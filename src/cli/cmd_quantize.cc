@@ -13,7 +13,7 @@
 #include "cli/progress.h"
 #include "core/error.h"
 #include "core/file_io.h"
-#include "io/hf_config.h"
+#include "model/hf_config.h"
 #include "io/safetensors.h"
 #include "model/quantized_dir.h"
 #include "model/weight_convert.h"

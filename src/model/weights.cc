@@ -9,7 +9,7 @@
 
 #include "core/dtype.h"
 #include "core/error.h"
-#include "io/hf_config.h"
+#include "model/hf_config.h"
 #include "io/safetensors.h"
 #include "model/quantized_dir.h"
 #include "model/rg_lru.h"
