@@ -186,7 +186,7 @@ void RegisterInit(CLI::App& app) {
       ->required()->check(NonEmpty);
   cmd->add_flag("--force", a->force, "Replace the contents of a non-empty --out");
   cmd->add_option("--tokenizer", a->tokenizer, "Copy this tokenizer.model into the directory")->check(CLI::ExistingFile);
-  cmd->add_option("--threads,-t", a->threads, "Threads (default: all cores)")->check(CLI::Range(0, 1024));
+  AddThreadsFlag(cmd, &a->threads);
   cmd->add_option("--shard-gb", a->shard_gb, "Maximum shard size in GB")->check(CLI::Range(0.001, 1000.0));
   cmd->add_option("--hidden-size", a->hidden_size, "Override: hidden_size (also sets lru_width, MLP = 3x)")->check(CLI::Range(1, 65536));
   cmd->add_option("--vocab-size", a->vocab_size, "Override: vocab_size")->check(CLI::Range(1, 1 << 24));

@@ -70,13 +70,13 @@ void RunQuantize(const QuantizeArgs& a) {
 void RegisterQuantize(CLI::App& app) {
   auto a = std::make_shared<QuantizeArgs>();
   CLI::App* cmd = app.add_subcommand("quantize", "Write a copy of a model with bf16 / 8-bit / 4-bit matrices (q4: embedding / output head at 8 bits)");
-  cmd->add_option("--model,-m", a->model, "Input model directory")->required()->check(NonEmpty);
+  AddModelDirFlag(cmd, &a->model, "Input model directory")->required();
   cmd->add_option("--to", a->to, "Target format: bf16, q8 (int8) or q4 (embedding / output head kept at q8)")->required()
       ->check(CLI::IsMember({"bf16", "q8", "int8", "q4"}));
   cmd->add_option("--out", a->out, "Output directory (new or empty; written under a temporary name, then renamed)")
       ->required()->check(NonEmpty);
   cmd->add_flag("--force", a->force, "Replace the contents of a non-empty --out");
-  cmd->add_option("--threads,-t", a->threads, "Threads (default: all cores)")->check(CLI::Range(0, 1024));
+  AddThreadsFlag(cmd, &a->threads);
   cmd->add_option("--shard-gb", a->shard_gb, "Maximum shard size in GB")->check(CLI::Range(0.001, 1000.0));
   cmd->callback([a] { RunQuantize(*a); });
 }
