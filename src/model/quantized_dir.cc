@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <map>
+#include <numeric>
 #include <nlohmann/json.hpp>
 #include <vector>
 
@@ -122,22 +123,13 @@ QuantizedSizes WriteQuantizedTensors(const Checkpoint& ckpt, const std::string& 
     meta[kQuantFormatKey] = WeightFormatName(target);
     meta[kQuantVersionKey] = std::to_string(kQuantFormatVersion);
   }
-  // Shards of at most shard_gb, each converted, written and freed in turn.
-  std::vector<std::vector<size_t>> shards(1);
-  size_t bytes = 0, total_out = 0;
-  for (size_t i = 0; i < specs.size(); ++i) {
-    const size_t out_bytes =
-        IsMatrixRole(specs[i].role)
-            ? MatrixStorageBytes(MatrixFormatFor(specs[i].role, target), specs[i].shape[0], specs[i].shape[1])
-            : size_t(specs[i].numel()) * 4;
-    if (bytes > 0 && bytes + out_bytes > shard_bytes) {
-      shards.emplace_back();
-      bytes = 0;
-    }
-    shards.back().push_back(i);
-    bytes += out_bytes;
-    total_out += out_bytes;
-  }
+  // Shards of at most shard_bytes, each converted, written and freed in turn.
+  std::vector<size_t> sizes;
+  for (const TensorSpec& s : specs)
+    sizes.push_back(IsMatrixRole(s.role) ? MatrixStorageBytes(MatrixFormatFor(s.role, target), s.shape[0], s.shape[1])
+                                         : size_t(s.numel()) * 4);
+  const std::vector<std::vector<size_t>> shards = GroupIntoShards(sizes, shard_bytes);
+  const size_t total_out = std::accumulate(sizes.begin(), sizes.end(), size_t(0));
   char name[64];
   for (size_t si = 0; si < shards.size(); ++si) {
     if (shards.size() == 1) std::snprintf(name, sizeof name, "model.safetensors");
