@@ -28,7 +28,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+source "$ROOT/tests/deploy/nginx.sh"
 wait_file() {  # wait_file FILE WHAT
   for _ in $(seq 1 600); do [[ -s "$1" ]] && return 0; sleep 0.1; done
   echo "replicas.sh: $2 did not start" >&2; cat "$WORK"/*.log >&2; return 1
@@ -54,43 +54,9 @@ start_server cold --cache-mb 0
 for n in replica1 replica2 replica3 cold; do wait_file "$WORK/$n.port" "$n"; done
 
 NGINX_PORT=$(free_port)
-mkdir -p "$WORK/nginx"
-cat >"$WORK/nginx.conf" <<CONF
-worker_processes 1;
-daemon off;
-pid $WORK/nginx.pid;
-error_log $WORK/nginx.log warn;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  client_body_temp_path $WORK/nginx/body;
-  proxy_temp_path $WORK/nginx/proxy;
-  fastcgi_temp_path $WORK/nginx/fastcgi;
-  uwsgi_temp_path $WORK/nginx/uwsgi;
-  scgi_temp_path $WORK/nginx/scgi;
-  upstream rgemma {
-    # Round robin, no affinity: any replica can continue any conversation.
-    server 127.0.0.1:$(cat "$WORK/replica1.port") max_fails=1 fail_timeout=30s;
-    server 127.0.0.1:$(cat "$WORK/replica2.port") max_fails=1 fail_timeout=30s;
-    server 127.0.0.1:$(cat "$WORK/replica3.port") max_fails=1 fail_timeout=30s;
-  }
-  server {
-    listen 127.0.0.1:$NGINX_PORT;
-    location / {
-      proxy_pass http://rgemma;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_buffering off;
-      proxy_read_timeout 120s;
-      # A replica that dies before answering: the request goes to another.
-      proxy_next_upstream error timeout http_502 non_idempotent;
-      proxy_next_upstream_tries 3;
-    }
-  }
-}
-CONF
-nginx -p "$WORK" -c "$WORK/nginx.conf" >"$WORK/nginx.out" 2>&1 </dev/null &
-for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$NGINX_PORT") 2>/dev/null && break; sleep 0.1; done
+write_nginx_conf "$WORK" "$NGINX_PORT" "$(cat "$WORK/replica1.port")" "$(cat "$WORK/replica2.port")" \
+  "$(cat "$WORK/replica3.port")"
+start_nginx "$WORK" "$NGINX_PORT"
 
 status=0
 NGINX_URL="http://127.0.0.1:$NGINX_PORT" COLD_URL="http://127.0.0.1:$(cat "$WORK/cold.port")" \

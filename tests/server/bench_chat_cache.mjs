@@ -3,13 +3,14 @@
 // suite; no dependencies).
 //
 //   node tests/server/bench_chat_cache.mjs http://127.0.0.1:8080 [--turns 10] [--reply-tokens 64]
-//        [--system-words 400] [--user-words 120] [--json]
+//        [--system-words 400] [--user-words 120] [--modes cache,nocache] [--json]
 //
 // The same conversation runs twice, alternating requests: once with
 // cache_prompt: true (the default) and once with cache_prompt: false, each
 // turn's assistant message being that run's own reply. For every turn it
 // prints prompt tokens, cached tokens and the time to the first streamed
-// token (TTFT).
+// token (TTFT). --modes cache runs only the cached conversation (e.g.
+// through a load balancer, tools/bench_replicas.sh).
 import http from 'node:http';
 
 const args = process.argv.slice(2);
@@ -23,6 +24,7 @@ const replyTokens = Number(opt('--reply-tokens', '64'));
 const systemWords = Number(opt('--system-words', '400'));
 const userWords = Number(opt('--user-words', '120'));
 const asJson = args.includes('--json');
+const modes = opt('--modes', 'cache,nocache').split(',');
 
 // Deterministic English-like text (a real tokenizer sees ordinary words).
 const vocab = ('the of and to in a is that for it as was with be by on not he this are or his from at which but ' +
@@ -83,7 +85,7 @@ function chat(messages, cache) {
 const runs = { cache: [], nocache: [] };
 const convo = { cache: [{ role: 'system', content: words(systemWords, 1) }], nocache: [{ role: 'system', content: words(systemWords, 1) }] };
 for (let t = 0; t < turns; ++t) {
-  for (const mode of ['cache', 'nocache']) {
+  for (const mode of modes) {
     const m = convo[mode];
     m.push({ role: 'user', content: words(userWords, 100 + t) });
     const r = await chat(m, mode === 'cache');
@@ -93,6 +95,12 @@ for (let t = 0; t < turns; ++t) {
 }
 if (asJson) {
   console.log(JSON.stringify(runs, null, 2));
+} else if (modes.length === 1) {
+  const a = runs[modes[0]];
+  console.log(`turn | prompt tok | cached tok | TTFT (${modes[0]})`);
+  console.log('---|---|---|---');
+  for (const r of a) console.log(`${r.turn} | ${r.prompt_tokens} | ${r.cached_tokens} | ${r.ttft_s.toFixed(3)} s`);
+  console.log(`turn ${turns} / turn 1 TTFT: ${(a.at(-1).ttft_s / a[0].ttft_s).toFixed(2)}x`);
 } else {
   console.log('turn | prompt tok | cached (cache) | TTFT cache | TTFT no cache');
   console.log('---|---|---|---|---');
