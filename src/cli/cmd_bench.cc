@@ -227,10 +227,10 @@ void RunBench(const BenchArgs& a) {
 void RegisterBench(CLI::App& app) {
   auto a = std::make_shared<BenchArgs>();
   CLI::App* cmd = app.add_subcommand("bench", "Measure load, prefill and decode speed against this machine's limits");
-  cmd->add_option("--model,-m", a->model, "Model directory")->required()->check(NonEmpty);
+  AddModelDirFlag(cmd, &a->model, "Model directory")->required();
   cmd->add_option("--prompt-tokens,-p", a->prompt_tokens, "Prompt length")->check(CLI::Range(int64_t(1), int64_t(1) << 24))->capture_default_str();
   cmd->add_option("--gen-tokens,-n", a->gen_tokens, "Tokens to decode")->check(CLI::Range(int64_t(1), int64_t(1) << 24))->capture_default_str();
-  cmd->add_option("--threads,-t", a->threads, "Threads (default: all cores)")->check(CLI::Range(0, 1024));
+  AddThreadsFlag(cmd, &a->threads);
   cmd->add_option("--batch,-b", a->batch, "Sequences decoded together in the batched run")->check(CLI::Range(int64_t(1), int64_t(4096)))->capture_default_str();
   cmd->add_option("--reps,-r", a->reps, "Repetitions (the median is reported)")->check(CLI::Range(1, 1000))->capture_default_str();
   cmd->add_option("--chunk", a->chunk, "Rows per prefill pass")->check(CLI::Range(int64_t(1), int64_t(1) << 16))->capture_default_str();

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <numeric>
 
 #include "cli/commands.h"
 #include "cli/common.h"
@@ -14,7 +15,7 @@
 #include "core/dtype.h"
 #include "core/error.h"
 #include "core/file_io.h"
-#include "io/hf_config.h"
+#include "model/hf_config.h"
 #include "io/safetensors.h"
 #include "model/tensor_specs.h"
 #include "tokenizer/tokenizer.h"
@@ -127,21 +128,16 @@ void RunInit(const InitArgs& a) {
   const bool bf16 = a.dtype == "bf16";
   const size_t elem = bf16 ? 2 : 4;
 
-  // Group tensors into shards of at most shard_gb.
-  std::vector<std::vector<TensorSpec>> shards(1);
-  size_t shard_bytes = 0, total_bytes = 0;
-  const size_t limit = size_t(a.shard_gb * 1e9);
+  // The tensors, in shards of at most shard_gb.
+  std::vector<TensorSpec> specs;
+  std::vector<size_t> sizes;
   ForEachTensor(c, [&](const TensorSpec& s) {
     if (!s.required) return;  // tied output head: no lm_head.weight, as on the Hub
-    const size_t bytes = size_t(s.numel()) * elem;
-    if (shard_bytes > 0 && shard_bytes + bytes > limit) {
-      shards.emplace_back();
-      shard_bytes = 0;
-    }
-    shards.back().push_back(s);
-    shard_bytes += bytes;
-    total_bytes += bytes;
+    specs.push_back(s);
+    sizes.push_back(size_t(s.numel()) * elem);
   });
+  const std::vector<std::vector<size_t>> shards = GroupIntoShards(sizes, size_t(a.shard_gb * 1e9));
+  const size_t total_bytes = std::accumulate(sizes.begin(), sizes.end(), size_t(0));
 
   AtomicDirectory out(a.out, a.force, "--out");  // a.out changes only at Commit()
   const std::string dir = out.path();
@@ -156,7 +152,8 @@ void RunInit(const InitArgs& a) {
     std::snprintf(file, sizeof file, "model-%05zu-of-%05zu.safetensors", si + 1, shards.size());
     std::vector<std::vector<uint8_t>> data;
     std::vector<TensorToWrite> tensors;
-    for (const TensorSpec& s : shards[si]) {
+    for (size_t i : shards[si]) {
+      const TensorSpec& s = specs[i];
       data.emplace_back(size_t(s.numel()) * elem);
       FillTensor(s, c, a.seed, bf16, data.back().data(), pool);
       tensors.push_back({s.name, bf16 ? DType::BF16 : DType::F32, s.shape, data.back().data(), data.back().size()});
@@ -186,7 +183,7 @@ void RegisterInit(CLI::App& app) {
       ->required()->check(NonEmpty);
   cmd->add_flag("--force", a->force, "Replace the contents of a non-empty --out");
   cmd->add_option("--tokenizer", a->tokenizer, "Copy this tokenizer.model into the directory")->check(CLI::ExistingFile);
-  cmd->add_option("--threads,-t", a->threads, "Threads (default: all cores)")->check(CLI::Range(0, 1024));
+  AddThreadsFlag(cmd, &a->threads);
   cmd->add_option("--shard-gb", a->shard_gb, "Maximum shard size in GB")->check(CLI::Range(0.001, 1000.0));
   cmd->add_option("--hidden-size", a->hidden_size, "Override: hidden_size (also sets lru_width, MLP = 3x)")->check(CLI::Range(1, 65536));
   cmd->add_option("--vocab-size", a->vocab_size, "Override: vocab_size")->check(CLI::Range(1, 1 << 24));

@@ -48,7 +48,7 @@ void RegisterTokenize(CLI::App& app) {
   auto a = std::make_shared<TokenizeArgs>();
   CLI::App* cmd = app.add_subcommand("tokenize", "JSON Lines {\"text\"} on stdin to {\"ids\"} on stdout");
   cmd->add_option("--tokenizer", a->tokenizer, "tokenizer.model");
-  cmd->add_option("--model,-m", a->model, "Model directory holding tokenizer.model")->check(NonEmpty);
+  AddModelDirFlag(cmd, &a->model, "Model directory holding tokenizer.model");
   cmd->add_flag("--bos", a->bos, "Prepend BOS (id 2)");
   cmd->callback([a] { RunTokenize(*a); });
 }

@@ -18,13 +18,21 @@ namespace rg::cli {
 const CLI::Validator NonEmpty(
     [](std::string& v) { return v.empty() ? std::string("must not be empty") : std::string(); }, "NONEMPTY");
 
+CLI::Option* AddModelDirFlag(CLI::App* cmd, std::string* dir, const std::string& help) {
+  return cmd->add_option("--model,-m", *dir, help)->check(NonEmpty);
+}
+
+CLI::Option* AddThreadsFlag(CLI::App* cmd, int* threads) {
+  return cmd->add_option("--threads,-t", *threads, "Threads (default: all cores)")->check(CLI::Range(0, 1024));
+}
+
 void AddModelFlags(CLI::App* cmd, ModelFlags* f, bool with_tokenizer) {
-  cmd->add_option("--model,-m", f->model, "Model directory (config.json + safetensors)")->required()->check(NonEmpty);
+  AddModelDirFlag(cmd, &f->model, "Model directory (config.json + safetensors)")->required();
   if (with_tokenizer)
     cmd->add_option("--tokenizer", f->tokenizer,
                     "tokenizer.model (default: the model directory's; 'none': no tokenizer, token ids only)")
         ->check(NonEmpty);
-  cmd->add_option("--threads,-t", f->threads, "Threads (default: all cores)")->check(CLI::Range(0, 1024));
+  AddThreadsFlag(cmd, &f->threads);
   cmd->add_flag_callback("--mmap", [f] { f->mmap = true; },
                          "Leave the weights in the file mapping: fastest start (default: copied into huge pages, "
                          "fastest decode; also RG_MMAP=1)");

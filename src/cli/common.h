@@ -34,6 +34,10 @@ struct ModelFlags {
   bool verbose = false;      // the load line and what runs where (threads, ISA, weight format)
 };
 void AddModelFlags(CLI::App* cmd, ModelFlags* f, bool with_tokenizer = true);
+// The flags that commands without ModelFlags share, spelled once:
+// --model,-m DIR (help: what the directory is for) and --threads,-t N.
+CLI::Option* AddModelDirFlag(CLI::App* cmd, std::string* dir, const std::string& help);
+CLI::Option* AddThreadsFlag(CLI::App* cmd, int* threads);
 
 // Thrown to end a command with this exit status and no error message
 // (e.g. 130 after Ctrl-C, once the stats are printed).

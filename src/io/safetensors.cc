@@ -571,4 +571,18 @@ void WriteSafetensors(const std::string& path, const std::vector<TensorToWrite>&
   file.Commit();
 }
 
+std::vector<std::vector<size_t>> GroupIntoShards(const std::vector<size_t>& bytes, size_t limit) {
+  std::vector<std::vector<size_t>> shards(1);
+  size_t in_shard = 0;
+  for (size_t i = 0; i < bytes.size(); ++i) {
+    if (in_shard > 0 && in_shard + bytes[i] > limit) {
+      shards.emplace_back();
+      in_shard = 0;
+    }
+    shards.back().push_back(i);
+    in_shard += bytes[i];
+  }
+  return shards;
+}
+
 }  // namespace rg

@@ -100,6 +100,11 @@ struct TensorToWrite {
   const void* data;
   size_t nbytes;
 };
+// A checkpoint in shards: tensors of these sizes, kept in order, grouped into
+// shards of at most `limit` bytes (a larger tensor gets a shard of its own).
+// Returns each shard's tensor indices; one empty shard for no tensors.
+std::vector<std::vector<size_t>> GroupIntoShards(const std::vector<size_t>& bytes, size_t limit);
+
 void WriteSafetensors(const std::string& path, const std::vector<TensorToWrite>& tensors,
                       const std::map<std::string, std::string>& metadata = {});
 

@@ -16,7 +16,7 @@
 namespace rg {
 namespace {
 
-// Rows of a sequence attend in blocks of s.attn_rows: the keys visible to a
+// Rows of a sequence attend in blocks of s.block_rows: the keys visible to a
 // block (positions first-W .. last) are gathered in position order, and the
 // block's scores and weighted sums are two f32 matrix products over them
 // (all heads share the one key/value head):
@@ -24,33 +24,34 @@ namespace {
 //   P = softmax over each row's own window (zero outside it)
 //   O = P . V_win                        -> [rows*H, h]
 // Keys outside a row's window cost wasted multiply-adds (at most the block's
-// own triangle, attn_rows of W + attn_rows), but the products run at GEMM speed.
-void AttendSequence(const Config& c, const RowSpan& sp, const float* q, const AttentionState& st,
-                    Scratch& s, float* out) {
+// own triangle, block_rows of W + block_rows), but the products run at GEMM speed.
+void AttendSequence(const Config& c, const SeqRows<AttentionState>& sq, const AttentionScratch& s,
+                    KernelContext& k) {
   const int64_t H = c.num_heads, h = c.head_dim, W = c.attention_window, Dq = H * h;
   const float scale = 1.f / std::sqrt(float(h));
-  for (int64_t j0 = 0; j0 < sp.n; j0 += s.attn_rows) {
-    const int64_t j1 = std::min(sp.n, j0 + s.attn_rows), rows = j1 - j0;
-    const int64_t p_lo = std::max<int64_t>(0, sp.pos0 + j0 - W), p_hi = sp.pos0 + j1 - 1;
-    const int64_t n = p_hi - p_lo + 1;  // keys of the block, <= W + attn_rows
-    float* k_win = s.k_win.data();      // [n, h]
-    float* vt_win = s.vt_win.data();    // [h, n]
-    s.pool.ParallelFor(n, 64, [&](int64_t k0, int64_t k1, int) {
-      for (int64_t k = k0; k < k1; ++k) {
-        const int64_t p = p_lo + k;
-        const bool own = p >= sp.pos0;  // this call's row, else the ring (slot = p % W)
-        const float* kr = own ? s.k_rows.data() + (sp.row0 + p - sp.pos0) * h : st.k.data() + (p % W) * h;
-        const float* vr = own ? s.v_rows.data() + (sp.row0 + p - sp.pos0) * h : st.v.data() + (p % W) * h;
-        std::copy(kr, kr + h, k_win + k * h);
-        for (int64_t d = 0; d < h; ++d) vt_win[d * n + k] = vr[d];
+  const AttentionState& st = *sq.state;
+  for (int64_t j0 = 0; j0 < sq.n; j0 += s.block_rows) {
+    const int64_t j1 = std::min(sq.n, j0 + s.block_rows), rows = j1 - j0;
+    const int64_t p_lo = std::max<int64_t>(0, sq.pos0 + j0 - W), p_hi = sq.pos0 + j1 - 1;
+    const int64_t n = p_hi - p_lo + 1;  // keys of the block, <= W + block_rows
+    float* k_win = s.k_win;    // [n, h]
+    float* vt_win = s.vt_win;  // [h, n]
+    k.pool().ParallelFor(n, 64, [&](int64_t k0, int64_t k1, int) {
+      for (int64_t key = k0; key < k1; ++key) {
+        const int64_t p = p_lo + key;
+        const bool own = p >= sq.pos0;  // this call's row, else the ring (slot = p % W)
+        const float* kr = own ? s.k + (sq.row0 + p - sq.pos0) * h : st.k.data() + (p % W) * h;
+        const float* vr = own ? s.v + (sq.row0 + p - sq.pos0) * h : st.v.data() + (p % W) * h;
+        std::copy(kr, kr + h, k_win + key * h);
+        for (int64_t d = 0; d < h; ++d) vt_win[d * n + key] = vr[d];
       }
     });
-    float* scores = s.attn_scores.data();  // [rows*H, n]
-    const float* q_blk = q + (sp.row0 + j0) * Dq;  // [rows*H, h]
-    MatMul(WeightMatrix{WeightFormat::F32, n, h, k_win}, q_blk, rows * H, scores, nullptr, s.kernels);
-    s.pool.ParallelFor(rows * H, 1, [&](int64_t i0, int64_t i1, int) {
+    float* scores = s.scores;                        // [rows*H, n]
+    const float* q_blk = s.q + (sq.row0 + j0) * Dq;  // [rows*H, h]
+    MatMul(WeightMatrix{WeightFormat::F32, n, h, k_win}, q_blk, rows * H, scores, nullptr, k);
+    k.pool().ParallelFor(rows * H, 1, [&](int64_t i0, int64_t i1, int) {
       for (int64_t i = i0; i < i1; ++i) {
-        const int64_t pos = sp.pos0 + j0 + i / H;
+        const int64_t pos = sq.pos0 + j0 + i / H;
         const int64_t lo = std::max<int64_t>(0, pos - W) - p_lo, hi = pos - p_lo;  // [lo, hi] visible
         float* row = scores + i * n;
         for (int64_t k = lo; k <= hi; ++k) row[k] *= scale;
@@ -59,50 +60,48 @@ void AttendSequence(const Config& c, const RowSpan& sp, const float* q, const At
         std::fill(row + hi + 1, row + n, 0.f);
       }
     });
-    MatMul(WeightMatrix{WeightFormat::F32, h, n, vt_win}, scores, rows * H, out + (sp.row0 + j0) * Dq, nullptr,
-           s.kernels);
+    MatMul(WeightMatrix{WeightFormat::F32, h, n, vt_win}, scores, rows * H, s.heads + (sq.row0 + j0) * Dq, nullptr,
+           k);
   }
 }
 
 // Keep each sequence's last W keys/values for later calls (after AttendSequence: the
 // ring slots it overwrites may still have been read there).
-void UpdateKvRings(const Config& c, int layer, Scratch& s) {
+void UpdateKvRings(const Config& c, std::span<const SeqRows<AttentionState>> seqs, const AttentionScratch& s) {
   const int64_t h = c.head_dim, W = c.attention_window;
-  for (const RowSpan& sp : s.spans) {
-    AttentionState& st = std::get<AttentionState>(sp.state->layers[layer]);
-    const int64_t keep = sp.n < W ? sp.n : W;
-    for (int64_t j = sp.n - keep; j < sp.n; ++j) {
-      const int64_t slot = (sp.pos0 + j) % W, t = sp.row0 + j;
-      std::copy(s.k_rows.data() + t * h, s.k_rows.data() + (t + 1) * h, st.k.data() + slot * h);
-      std::copy(s.v_rows.data() + t * h, s.v_rows.data() + (t + 1) * h, st.v.data() + slot * h);
+  for (const SeqRows<AttentionState>& sq : seqs) {
+    AttentionState& st = *sq.state;
+    const int64_t keep = sq.n < W ? sq.n : W;
+    for (int64_t j = sq.n - keep; j < sq.n; ++j) {
+      const int64_t slot = (sq.pos0 + j) % W, t = sq.row0 + j;
+      std::copy(s.k + t * h, s.k + (t + 1) * h, st.k.data() + slot * h);
+      std::copy(s.v + t * h, s.v + (t + 1) * h, st.v.data() + slot * h);
     }
   }
 }
 
 }  // namespace
 
-void AttentionBlock(const Config& c, const AttentionWeights& w, int layer, Scratch& s, int64_t T) {
+void AttentionBlock(const Config& c, const AttentionWeights& w, std::span<const SeqRows<AttentionState>> seqs,
+                    const float* xn, float* out, int64_t T, const AttentionScratch& s, KernelContext& k) {
   const int64_t H = c.num_heads, h = c.head_dim, R = c.rope_dim(), Dq = H * h;
-  float* q = s.wide_a.data();    // [T, H*h]
-  float* out = s.wide_b.data();  // [T, H*h]
-  const MatMulTarget qkv[] = {{&w.q, q, nullptr}, {&w.k, s.k_rows.data(), nullptr}, {&w.v, s.v_rows.data(), nullptr}};
-  MatMulShared(qkv, s.xn.data(), T, s.kernels);
+  const MatMulTarget qkv[] = {{&w.q, s.q, nullptr}, {&w.k, s.k, nullptr}, {&w.v, s.v, nullptr}};
+  MatMulShared(qkv, xn, T, k);
 
   // RoPE at each row's absolute position.
-  s.pool.ParallelFor(T, 1, [&](int64_t t0, int64_t t1, int) {
+  k.pool().ParallelFor(T, 1, [&](int64_t t0, int64_t t1, int) {
     for (int64_t t = t0; t < t1; ++t) {
-      const RowSpan& sp = SpanOfRow(s.spans, t);
-      float* cos = s.rope_cos.data() + t * (R / 2);
-      float* sin = s.rope_sin.data() + t * (R / 2);
-      RopeSinCos(sp.pos0 + (t - sp.row0), R, c.rope_theta, cos, sin);
-      for (int64_t head = 0; head < H; ++head) RopeApply(q + t * Dq + head * h, R, cos, sin);
-      RopeApply(s.k_rows.data() + t * h, R, cos, sin);
+      const SeqRows<AttentionState>& sq = SeqOfRow(seqs, t);
+      float* cos = s.rope_cos + t * (R / 2);
+      float* sin = s.rope_sin + t * (R / 2);
+      RopeSinCos(sq.pos0 + (t - sq.row0), R, c.rope_theta, cos, sin);
+      for (int64_t head = 0; head < H; ++head) RopeApply(s.q + t * Dq + head * h, R, cos, sin);
+      RopeApply(s.k + t * h, R, cos, sin);
     }
   });
-  for (const RowSpan& sp : s.spans)
-    AttendSequence(c, sp, q, std::get<AttentionState>(sp.state->layers[layer]), s, out);
-  UpdateKvRings(c, layer, s);
-  MatMul(w.o, out, T, s.branch.data(), w.o_bias, s.kernels);
+  for (const SeqRows<AttentionState>& sq : seqs) AttendSequence(c, sq, s, k);
+  UpdateKvRings(c, seqs, s);
+  MatMul(w.o, s.heads, T, out, w.o_bias, k);
 }
 
 }  // namespace rg

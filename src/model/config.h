@@ -25,7 +25,6 @@ struct Config {
   float rope_theta = 10000.f;
   float partial_rotary_factor = 0.5f;  // fraction of head_dim that is rotated
   float rms_norm_eps = 1e-6f;
-  bool tied_lm_head = true;          // false when lm_head.weight is in the checkpoint
   int bos_id = 2, eos_id = 1, pad_id = 0;
   std::vector<LayerKind> layers;     // one entry per layer
 

@@ -20,6 +20,17 @@ void NormRows(const float* x, const float* scale, int64_t T, int64_t D, float ep
   });
 }
 
+// The batch's rows with each sequence's state of `layer` (kept in `out`, whose
+// capacity Scratch reserved).
+template <class LayerState>
+std::span<const SeqRows<LayerState>> LayerSeqs(const std::vector<SeqRows<State>>& seqs, int layer,
+                                               std::vector<SeqRows<LayerState>>& out) {
+  out.clear();
+  for (const SeqRows<State>& sq : seqs)
+    out.push_back({&std::get<LayerState>(sq.state->layers[layer]), sq.row0, sq.n, sq.pos0});
+  return out;
+}
+
 void Trace(Scratch& s, const std::string& name, const float* data, int64_t rows, int64_t cols) {
   if (s.tracer) s.tracer(name, data, rows, cols);
 }
@@ -38,13 +49,13 @@ void Forward(const Weights& w, std::span<const SeqChunk> chunks, Scratch& s, flo
   const int64_t D = c.width;
 
   // Lay out the batch: each sequence's rows are contiguous.
-  s.spans.clear();
+  s.seqs.clear();
   int64_t T = 0;
   for (const SeqChunk& ch : chunks) {
     RG_CHECK(ch.n > 0, "Forward: empty chunk");
     RG_CHECK(T + ch.n <= s.max_rows, "Forward: ", T + ch.n, " rows exceed the scratch capacity ",
              s.max_rows);
-    s.spans.push_back({ch.state, T, ch.n, ch.state->pos});
+    s.seqs.push_back({ch.state, T, ch.n, ch.state->pos});
     for (int64_t j = 0; j < ch.n; ++j) {
       const int32_t tok = ch.tokens[j];
       RG_CHECK(tok >= 0 && tok < c.vocab_size, "token id ", tok, " at position ",
@@ -69,12 +80,17 @@ void Forward(const Weights& w, std::span<const SeqChunk> chunks, Scratch& s, flo
   for (int i = 0; i < int(c.num_layers()); ++i) {
     const LayerWeights& lw = w.layers[i];
     NormRows(s.x.data(), lw.temporal_norm, T, D, c.rms_norm_eps, s.xn.data(), s.pool);
-    if (auto* r = std::get_if<RecurrentWeights>(&lw.temporal)) RecurrentBlock(c, *r, i, s, T);
-    else AttentionBlock(c, std::get<AttentionWeights>(lw.temporal), i, s, T);
+    if (auto* r = std::get_if<RecurrentWeights>(&lw.temporal)) {
+      RecurrentBlock(c, *r, LayerSeqs(s.seqs, i, s.recurrent_seqs), s.xn.data(), s.branch.data(), T, s.recurrent,
+                     s.kernels);
+    } else {
+      AttentionBlock(c, std::get<AttentionWeights>(lw.temporal), LayerSeqs(s.seqs, i, s.attention_seqs),
+                     s.xn.data(), s.branch.data(), T, s.attention, s.kernels);
+    }
     AddInPlace(s.x.data(), s.branch.data(), T * D);
 
     NormRows(s.x.data(), lw.channel_norm, T, D, c.rms_norm_eps, s.xn.data(), s.pool);
-    MlpBlock(c, lw.mlp, s, T);
+    MlpBlock(c, lw.mlp, s.xn.data(), s.branch.data(), T, s.mlp, s.kernels);
     AddInPlace(s.x.data(), s.branch.data(), T * D);
     if (s.tracer) Trace(s, "block." + std::to_string(i), s.x.data(), T, D);
   }
@@ -88,12 +104,12 @@ void Forward(const Weights& w, std::span<const SeqChunk> chunks, Scratch& s, flo
   // pass over the output head for all of them.
   int64_t n_sel = 0;
   for (size_t k = 0; k < chunks.size(); ++k) {
-    const RowSpan& sp = s.spans[k];
+    const SeqRows<State>& sq = s.seqs[k];
     int64_t first = 0;
     if (chunks[k].logits == LogitsWanted::kNone) continue;
-    if (chunks[k].logits == LogitsWanted::kLast) first = sp.n - 1;
-    for (int64_t j = first; j < sp.n; ++j, ++n_sel)
-      RmsNorm(s.x.data() + (sp.row0 + j) * D, w.final_norm, D, c.rms_norm_eps, s.selected.data() + n_sel * D);
+    if (chunks[k].logits == LogitsWanted::kLast) first = sq.n - 1;
+    for (int64_t j = first; j < sq.n; ++j, ++n_sel)
+      RmsNorm(s.x.data() + (sq.row0 + j) * D, w.final_norm, D, c.rms_norm_eps, s.selected.data() + n_sel * D);
   }
   if (n_sel > 0) {
     MatMul(w.lm_head, s.selected.data(), n_sel, logits, nullptr, s.kernels);
@@ -102,7 +118,7 @@ void Forward(const Weights& w, std::span<const SeqChunk> chunks, Scratch& s, flo
     });
   }
 
-  for (const RowSpan& sp : s.spans) sp.state->pos += sp.n;
+  for (const SeqRows<State>& sq : s.seqs) sq.state->pos += sq.n;
 }
 
 }  // namespace rg

@@ -5,14 +5,13 @@
 
 namespace rg {
 
-void MlpBlock(const Config& c, const MlpWeights& w, Scratch& s, int64_t T) {
+void MlpBlock(const Config& c, const MlpWeights& w, const float* xn, float* out, int64_t T, const MlpScratch& s,
+              KernelContext& k) {
   const int64_t M = c.mlp_width;
-  float* gate = s.wide_a.data();  // [T, M]
-  float* up = s.wide_b.data();    // [T, M]
-  const MatMulTarget gate_up[] = {{&w.gate, gate, w.gate_bias}, {&w.up, up, w.up_bias}};
-  MatMulShared(gate_up, s.xn.data(), T, s.kernels);
-  s.pool.ParallelFor(T * M, 4096, [&](int64_t i0, int64_t i1, int) { GeluMul(gate + i0, up + i0, i1 - i0); });
-  MatMul(w.down, gate, T, s.branch.data(), w.down_bias, s.kernels);
+  const MatMulTarget gate_up[] = {{&w.gate, s.gate, w.gate_bias}, {&w.up, s.up, w.up_bias}};
+  MatMulShared(gate_up, xn, T, k);
+  k.pool().ParallelFor(T * M, 4096, [&](int64_t i0, int64_t i1, int) { GeluMul(s.gate + i0, s.up + i0, i1 - i0); });
+  MatMul(w.down, s.gate, T, out, w.down_bias, k);
 }
 
 }  // namespace rg

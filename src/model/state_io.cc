@@ -262,7 +262,7 @@ uint64_t HashBytes(const void* data, size_t n, uint64_t seed) {
   return h;
 }
 
-uint64_t HashConfig(const Config& c) {
+uint64_t HashConfig(const Config& c, bool tied_lm_head) {
   std::string buf(16 + 8 * 8 + 4 * 8 + 8 + 4 * c.layers.size(), '\0');
   Writer w(buf.data());
   auto f32 = [&](float x) {
@@ -283,7 +283,7 @@ uint64_t HashConfig(const Config& c) {
   f32(c.rope_theta);
   f32(c.partial_rotary_factor);
   f32(c.rms_norm_eps);
-  w.U32(c.tied_lm_head ? 1 : 0);
+  w.U32(tied_lm_head ? 1 : 0);
   w.U32(uint32_t(c.bos_id));
   w.U32(uint32_t(c.eos_id));
   w.U32(uint32_t(c.pad_id));
@@ -293,36 +293,32 @@ uint64_t HashConfig(const Config& c) {
 }
 
 ModelFingerprint FingerprintOf(const Weights& w) {
-  const Config& c = w.config;
   ModelFingerprint fp;
-  fp.config = HashConfig(c);
-  // The small f32 vectors: loaded as f32 whatever the checkpoint / matrix
-  // format, so the fingerprint does not change when the model is quantized.
-  uint64_t h = HashBytes("rgemma-weights-v1", 17);
-  auto vec = [&](const float* p, int64_t n) {
-    if (p) h = HashBytes(p, size_t(n) * 4, h);
-    else h = (h ^ 0x9e3779b97f4a7c15ull) * kFnvPrime;
+  fp.config = HashConfig(w.config, w.tied_lm_head);
+  // The small f32 tensors of the table (biases, norm scales, conv taps, Λ):
+  // loaded as f32 whatever the checkpoint / matrix format, so the
+  // fingerprint does not change when the model is quantized. Hashed globals
+  // first, then layer by layer, each layer's norm scales first, otherwise in
+  // table order (the order of version 1 fingerprints, kept so that saved
+  // states stay valid).
+  struct Part {
+    int layer;
+    bool norm;
+    const float* data;
+    int64_t n;
   };
-  const int64_t D = c.width, L = c.lru_width, M = c.mlp_width;
-  vec(w.final_norm, D);
-  for (const LayerWeights& l : w.layers) {
-    vec(l.temporal_norm, D);
-    vec(l.channel_norm, D);
-    if (const auto* r = std::get_if<RecurrentWeights>(&l.temporal)) {
-      vec(r->linear_y_bias, L);
-      vec(r->linear_x_bias, L);
-      vec(r->linear_out_bias, D);
-      vec(r->conv_w, c.conv_width * L);
-      vec(r->conv_b, L);
-      vec(r->recurrent_param, L);
-      vec(r->input_gate_b, L);
-      vec(r->a_gate_b, L);
-    } else if (const auto* a = std::get_if<AttentionWeights>(&l.temporal)) {
-      vec(a->o_bias, D);
-    }
-    vec(l.mlp.gate_bias, M);
-    vec(l.mlp.up_bias, M);
-    vec(l.mlp.down_bias, D);
+  std::vector<Part> parts;
+  ForEachLoadedTensor(w, [&](const TensorSpec& spec, TensorValue v) {
+    const bool norm = spec.role == TensorRole::kNormScale;
+    if (norm || spec.role == TensorRole::kVector || spec.role == TensorRole::kConv)
+      parts.push_back({spec.layer, norm, v.vec, spec.numel()});
+  });
+  std::stable_sort(parts.begin(), parts.end(),
+                   [](const Part& a, const Part& b) { return a.layer != b.layer ? a.layer < b.layer : a.norm > b.norm; });
+  uint64_t h = HashBytes("rgemma-weights-v1", 17);
+  for (const Part& p : parts) {
+    if (p.data) h = HashBytes(p.data, size_t(p.n) * 4, h);
+    else h = (h ^ 0x9e3779b97f4a7c15ull) * kFnvPrime;
   }
   fp.weights = h;
   return fp;

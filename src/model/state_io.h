@@ -66,7 +66,9 @@ struct ModelFingerprint {
 // then the tail bytes one by one): any change confined to one word is
 // always detected. The model fingerprint and version-1 files use it.
 uint64_t HashBytes(const void* data, size_t n, uint64_t seed = 0xcbf29ce484222325ull);
-uint64_t HashConfig(const Config& c);
+// The model's shape (config) and whether its output head is the embedding
+// (Weights::tied_lm_head): the config half of a ModelFingerprint.
+uint64_t HashConfig(const Config& c, bool tied_lm_head);
 ModelFingerprint FingerprintOf(const Weights& w);
 
 // What a state file holds besides the State.

@@ -1,8 +1,28 @@
-// The tensor map: every HF tensor name, its shape under the config, its role,
-// and the Weights field it loads into. The only place names are spelled.
+// The tensor table: every HF tensor name, its shape under the config, its
+// role, and the Weights field it loads into. The only list of the tensors and
+// the only place their names are spelled: loading, shape checks, quantizing,
+// writing random checkpoints, the model fingerprint and the decode cost all
+// walk it (ForEachTensor, ForEachBoundTensor, ForEachLoadedTensor).
+#include "model/tensor_specs.h"
 #include "model/weights.h"
 
 namespace rg {
+
+std::string names::Layer(int i, const char* suffix) {
+  return "model.layers." + std::to_string(i) + "." + suffix;
+}
+
+void ForEachTensor(const Config& c, const std::function<void(const TensorSpec&)>& fn) {
+  ForEachBoundTensor(c, nullptr, [&](const TensorSpec& spec, TensorSlot) { fn(spec); });
+}
+
+// The table binds writable slots (for the loader); reading a loaded model
+// through them writes nothing.
+void ForEachLoadedTensor(const Weights& w, const std::function<void(const TensorSpec&, TensorValue)>& fn) {
+  ForEachBoundTensor(w.config, const_cast<Weights*>(&w), [&](const TensorSpec& spec, TensorSlot slot) {
+    fn(spec, TensorValue{slot.matrix, slot.vec ? *slot.vec : nullptr});
+  });
+}
 
 void ForEachBoundTensor(const Config& c, Weights* w,
                         const std::function<void(const TensorSpec&, TensorSlot)>& fn) {

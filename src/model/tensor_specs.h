@@ -1,6 +1,6 @@
-// The one list of checkpoint tensors: HF names, the shape the config implies,
-// and how the engine stores each. Loading, shape checks, quantization and
-// writing random checkpoints are all driven by ForEachTensor.
+// What the tensor table says of each checkpoint tensor: its HF name, the
+// shape the config implies, and its role (how the engine stores it). The
+// table itself is model/tensor_map.cc; ForEachTensor walks it without weights.
 #pragma once
 
 #include <cstdint>

@@ -1,6 +1,5 @@
 #include "model/weight_convert.h"
 
-#include <nlohmann/json.hpp>
 #include <vector>
 
 #include "core/dtype.h"
@@ -44,28 +43,6 @@ WeightFormat MatrixFormatFor(TensorRole role, WeightFormat target) {
   if (role == TensorRole::kEmbedding && IsQ4Family(target))
     return target == WeightFormat::Q4 ? WeightFormat::Q8 : WeightFormat::Q8_256;
   return target;
-}
-
-std::map<std::string, WeightFormat> ParseTensorFormats(const std::string& value, const std::string& file) {
-  const nlohmann::json j = nlohmann::json::parse(value, nullptr, /*allow_exceptions=*/false);
-  RG_CHECK(j.is_object(), file, ": metadata ", kTensorFormatsKey,
-           " is not a JSON object of tensor name -> \"q8\" | \"q4\"");
-  std::map<std::string, WeightFormat> out;
-  for (const auto& [name, v] : j.items()) {
-    RG_CHECK(v.is_string(), file, ": metadata ", kTensorFormatsKey, ": tensor '", name, "' has format ", v.dump(),
-             "; expected \"q8\" or \"q4\"");
-    const std::optional<WeightFormat> f = ParseWeightFormat(v.get<std::string>());
-    RG_CHECK(f && IsQuantizedFormat(*f) && v.get<std::string>() == WeightFormatName(*f), file, ": metadata ",
-             kTensorFormatsKey, ": tensor '", name, "' has unknown format ", v.dump(), "; expected \"q8\" or \"q4\"");
-    out[name] = *f;
-  }
-  return out;
-}
-
-std::string TensorFormatsJson(const std::map<std::string, WeightFormat>& formats) {
-  nlohmann::json j = nlohmann::json::object();
-  for (const auto& [name, f] : formats) j[name] = WeightFormatName(f);
-  return j.dump();
 }
 
 size_t MatrixStorageBytes(WeightFormat format, int64_t rows, int64_t cols) {

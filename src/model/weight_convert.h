@@ -2,7 +2,6 @@
 #pragma once
 
 #include <cstddef>
-#include <map>
 #include <optional>
 #include <string>
 
@@ -36,32 +35,7 @@ bool IsMatrixRole(TensorRole role);
 // output head, and 4 bits there cost most of the q4 accuracy loss.
 WeightFormat MatrixFormatFor(TensorRole role, WeightFormat target);
 
-// Quantized model directories (`rgemma quantize --to q8|q4|q8_256|q4_256`): safetensors
-// whose every matrix (IsMatrixRole) is stored as a U8 [bytes] tensor in the
-// block layout of ops/quant.h (version kQuantFormatVersion); the other tensors
-// are F32. Each file's metadata (absent for plain HF checkpoints) holds:
-//   rgemma_matrix_format   "q8" | "q4" | "q8_256" | "q4_256": the model's format, and that of every
-//                          packed matrix of the file not listed below
-//   rgemma_quant_version   kQuantFormatVersion, e.g. "1"
-//   rgemma_tensor_formats  optional; a JSON object {"tensor name": "q8" | "q4"}
-//                          naming the matrices of this file stored in another
-//                          format than rgemma_matrix_format. `--to q4` writes
-//                          {"model.embed_tokens.weight": "q8"} (and lm_head.weight
-//                          when present) in the file holding them
-//                          (MatrixFormatFor).
-// The loader honours what is declared (an older q4 directory without
-// rgemma_tensor_formats loads with a q4 embedding) and checks that each packed
-// tensor holds exactly MatrixStorageBytes(declared format, shape) bytes.
-inline constexpr char kQuantFormatKey[] = "rgemma_matrix_format";    // a quantized WeightFormatName
-inline constexpr char kQuantVersionKey[] = "rgemma_quant_version";   // kQuantFormatVersion
-inline constexpr char kTensorFormatsKey[] = "rgemma_tensor_formats";  // {"name": "q8" | "q4"}
-std::optional<WeightFormat> ParseWeightFormat(const std::string& name);  // WeightFormatName, or "int8" = q8
-
-// The rgemma_tensor_formats value of `file`, parsed: throws rg::Error (one
-// line, naming the file and the offending tensor) unless it is a JSON object
-// whose values are "q8" or "q4".
-std::map<std::string, WeightFormat> ParseTensorFormats(const std::string& value, const std::string& file);
-// The rgemma_tensor_formats value for `formats` (compact JSON object).
-std::string TensorFormatsJson(const std::map<std::string, WeightFormat>& formats);
+// The format named `name` (WeightFormatName, or "int8" = q8).
+std::optional<WeightFormat> ParseWeightFormat(const std::string& name);
 
 }  // namespace rg

@@ -9,8 +9,10 @@
 
 #include "core/dtype.h"
 #include "core/error.h"
-#include "io/hf_config.h"
+#include "model/hf_config.h"
 #include "io/safetensors.h"
+#include "model/quantized_dir.h"
+#include "model/rg_lru.h"
 #include "model/weight_convert.h"
 #include "ops/quant.h"
 
@@ -20,6 +22,16 @@ Weights::Weights() = default;
 Weights::~Weights() = default;
 
 size_t WeightMatrixBytes(const WeightMatrix& m) { return MatrixStorageBytes(m.format, m.rows, m.cols); }
+
+void Weights::ForEachDecodeMatrix(const std::function<void(const WeightMatrix&)>& fn) const {
+  ForEachLoadedTensor(*this, [&](const TensorSpec& spec, TensorValue v) {
+    if (spec.role == TensorRole::kMatrix || spec.name == names::kLmHead) {
+      fn(*v.matrix);
+    } else if (spec.role == TensorRole::kGateBlock) {  // [H, b, b]
+      fn(WeightMatrix{WeightFormat::F32, spec.shape[0] * spec.shape[1], spec.shape[2], v.vec});
+    }
+  });
+}
 
 size_t Weights::matrix_bytes_per_token() const {
   size_t total = 0;
@@ -37,8 +49,8 @@ class WeightsLoader {
     w->config = LoadHFConfig(dir_ + "/config.json");
     w->checkpoint_ = Checkpoint::Open(dir_);
     const Checkpoint& ckpt = *w->checkpoint_;
-    Config& c = w->config;
-    c.tied_lm_head = ckpt.Find(names::kLmHead) == nullptr;
+    const Config& c = w->config;
+    w->tied_lm_head = ckpt.Find(names::kLmHead) == nullptr;
 
     // Reject unexpected tensors before touching any data.
     std::set<std::string> expected;
@@ -55,7 +67,7 @@ class WeightsLoader {
       w->layers.push_back(lw);
     }
     if (opt_.advise_huge_pages) ckpt.AdviseHugePages();
-    packed_ = PackedFormat(ckpt);
+    packed_ = ReadPackedLayout(ckpt);
 
     ForEachBoundTensor(c, w.get(), [&](const TensorSpec& spec, TensorSlot slot) {
       const TensorView* tv = ckpt.Find(spec.name);
@@ -64,20 +76,9 @@ class WeightsLoader {
                  ShapeString(spec.shape), ")");
         return;
       }
-      if (packed_) {
-        auto declared = tensor_formats_.find(spec.name);
-        const bool listed = declared != tensor_formats_.end();
-        RG_CHECK(!listed || IsMatrixRole(spec.role), tv->file, ": metadata ", kTensorFormatsKey, " lists tensor '",
-                 spec.name, "', which is not a matrix (only matrices are packed)");
-        if (IsMatrixRole(spec.role)) {
-          const WeightFormat fmt = listed ? declared->second : *packed_;
-          const size_t want = MatrixStorageBytes(fmt, spec.shape[0], spec.shape[1]);
-          RG_CHECK(tv->dtype == DType::U8 && tv->shape == std::vector<int64_t>{int64_t(want)}, tv->file,
-                   ": tensor '", spec.name, "' is declared ", WeightFormatName(fmt), " (",
-                   listed ? kTensorFormatsKey : kQuantFormatKey, ") and must hold U8 [", want,
-                   "] bytes for shape ", ShapeString(spec.shape), ", got ", DTypeName(tv->dtype), " ",
-                   ShapeString(tv->shape));
-          *slot.matrix = WeightMatrix{fmt, spec.shape[0], spec.shape[1], tv->data};
+      if (packed_.format) {
+        if (std::optional<WeightMatrix> m = PackedMatrix(packed_, spec, *tv)) {
+          *slot.matrix = *m;
           Place(slot.matrix, *tv);
           return;
         }
@@ -97,20 +98,14 @@ class WeightsLoader {
       if (opt_.copy_to_huge_pages) Checkpoint::ReleasePages(*tv);
     });
     PlaceMatrices(*w);
-    if (c.tied_lm_head) w->lm_head = w->embed;
+    if (w->tied_lm_head) w->lm_head = w->embed;
 
-    // Derived per-channel constant of the RG-LRU decay: log_a = log_a_scale * gate_a.
-    // -8 * softplus(Λ) * a is bitwise equal to the reference's (-8 * a) * softplus(Λ):
-    // scaling by 8 is exact.
+    // The RG-LRU's per-channel log decay -8 * softplus(Λ), derived once.
     for (LayerWeights& l : w->layers) {
       if (auto* r = std::get_if<RecurrentWeights>(&l.temporal)) {
         float* out = NewFloats(*w, c.lru_width);
-        for (int64_t i = 0; i < c.lru_width; ++i) {
-          const float x = r->recurrent_param[i];
-          const float softplus = x > 20.f ? x : std::log1p(std::exp(x));  // torch: beta 1, threshold 20
-          out[i] = -8.f * softplus;
-        }
-        r->log_a_scale = out;
+        RgLruLogDecay(r->recurrent_param, c.lru_width, out);
+        r->log_decay = out;
       }
     }
     w->embed_scale = RoundToBF16(std::sqrt(float(c.width)));
@@ -230,48 +225,14 @@ class WeightsLoader {
     return m;
   }
 
-  // The packed matrix format of an `rgemma quantize` directory, from the
-  // safetensors metadata (nullopt for plain HF checkpoints), and into
-  // tensor_formats_ the tensors each file declares in another format
-  // (model/weight_convert.h).
-  std::optional<WeightFormat> PackedFormat(const Checkpoint& ckpt) {
-    std::optional<WeightFormat> found;
-    for (const auto& f : ckpt.files()) {
-      auto it = f->metadata().find(kQuantFormatKey);
-      auto listed = f->metadata().find(kTensorFormatsKey);
-      if (it == f->metadata().end()) {
-        RG_CHECK(listed == f->metadata().end(), f->path(), ": metadata ", kTensorFormatsKey, " without ",
-                 kQuantFormatKey);
-        continue;
-      }
-      auto fmt = ParseWeightFormat(it->second);
-      RG_CHECK(fmt && IsQuantizedFormat(*fmt), f->path(), ": metadata ", kQuantFormatKey, " is '", it->second,
-               "'; expected q8 or q4");
-      auto ver = f->metadata().find(kQuantVersionKey);
-      RG_CHECK(ver != f->metadata().end() && ver->second == std::to_string(kQuantFormatVersion), f->path(),
-               ": packed weights of format version '", ver == f->metadata().end() ? "(none)" : ver->second,
-               "'; this rgemma reads version ", kQuantFormatVersion, " (re-run rgemma quantize)");
-      RG_CHECK(!found || *found == *fmt, f->path(), ": shards disagree on the packed format");
-      found = fmt;
-      if (listed == f->metadata().end()) continue;
-      for (const auto& [name, tf] : ParseTensorFormats(listed->second, f->path())) {
-        RG_CHECK(f->Find(name), f->path(), ": metadata ", kTensorFormatsKey, " lists tensor '", name,
-                 "', which is not in this file");
-        tensor_formats_[name] = tf;
-      }
-    }
-    return found;
-  }
-
   struct Placement {
     WeightMatrix* matrix;   // its data still points into the checkpoint mapping
     const TensorView* tv;
   };
   std::vector<Placement> placements_;
-  std::map<std::string, WeightFormat> tensor_formats_;  // declared per-tensor formats of a packed directory
   std::string dir_;
   LoadOptions opt_;
-  std::optional<WeightFormat> packed_;
+  PackedLayout packed_;  // of an `rgemma quantize` directory (model/quantized_dir.h)
 };
 
 std::shared_ptr<const Weights> Weights::Load(const std::string& dir, const LoadOptions& opt) {

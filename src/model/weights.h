@@ -33,7 +33,7 @@ struct RecurrentWeights {
   const float* conv_w;             // [K, L] tap-major; tap K-1 multiplies the current step
   const float* conv_b;             // [L]
   const float* recurrent_param;    // [L] Λ, as stored
-  const float* log_a_scale;        // [L] -8 * softplus(Λ), derived at load
+  const float* log_decay;          // [L] -8 * softplus(Λ), derived at load (RgLruLogDecay)
   const float* input_gate_w;       // [H, b_out, b_in] (HF stores [H, b_in, b_out])
   const float* input_gate_b;       // [H, b]
   const float* a_gate_w;           // [H, b_out, b_in]
@@ -70,6 +70,12 @@ struct TensorSlot {
   const float** vec = nullptr;
 };
 
+// A loaded tensor, as ForEachLoadedTensor shows it: one of the two is set.
+struct TensorValue {
+  const WeightMatrix* matrix = nullptr;
+  const float* vec = nullptr;  // null only if the tensor was not loaded
+};
+
 struct LoadOptions {
   // Convert every kMatrix/kEmbedding tensor at load time to
   // MatrixFormatFor(role, matrix_format) (model/weight_convert.h; e.g. BF16
@@ -102,6 +108,9 @@ class Weights {
   Config config;
   WeightMatrix embed;          // [V, D]
   WeightMatrix lm_head;        // [V, D]; the same bytes as embed when tied
+  // No lm_head.weight in the checkpoint: the output head is the embedding.
+  // A property of the checkpoint, not of config.json (the loader sets it).
+  bool tied_lm_head = true;
   const float* final_norm;     // [D] as 1 + w
   std::vector<LayerWeights> layers;
   float embed_scale;           // bf16(sqrt(D)), as the reference rounds it
@@ -110,24 +119,11 @@ class Weights {
   // cost): the matrices of ForEachDecodeMatrix.
   size_t matrix_bytes_per_token() const;
 
-  // fn(const WeightMatrix&) for every matrix one token's logits read: the
-  // output head, then each layer's temporal and MLP matrices, the RG-LRU gate
-  // blocks included (as F32 [H*b, b]: decode reads them every token too).
-  template <class Fn>
-  void ForEachDecodeMatrix(Fn&& fn) const {
-    fn(lm_head);
-    const int64_t H = config.num_heads, b = config.lru_block_width();
-    for (const LayerWeights& l : layers) {
-      if (auto* r = std::get_if<RecurrentWeights>(&l.temporal)) {
-        fn(r->linear_x), fn(r->linear_y), fn(r->linear_out);
-        fn(WeightMatrix{WeightFormat::F32, H * b, b, r->input_gate_w});
-        fn(WeightMatrix{WeightFormat::F32, H * b, b, r->a_gate_w});
-      } else if (auto* a = std::get_if<AttentionWeights>(&l.temporal)) {
-        fn(a->q), fn(a->k), fn(a->v), fn(a->o);
-      }
-      fn(l.mlp.gate), fn(l.mlp.up), fn(l.mlp.down);
-    }
-  }
+  // fn for every matrix one token's logits read, from the tensor table: the
+  // output head (lm_head; the embedding's bytes when tied) and every kMatrix,
+  // the RG-LRU gate blocks included (as F32 [H*b, b]: decode reads them every
+  // token too). Not the embedding: decoding reads one row of it.
+  void ForEachDecodeMatrix(const std::function<void(const WeightMatrix&)>& fn) const;
   std::string dir;
 
   ~Weights();
@@ -140,10 +136,15 @@ class Weights {
   friend class WeightsLoader;
 };
 
-// Visits every tensor of `config` with the slot in `w` it loads into
-// (w's layers must be sized and their variants set; see Weights::Load).
+// The tensor table (model/tensor_map.cc): visits every tensor of `config`
+// with the slot in `w` it loads into (w's layers must be sized and their
+// variants set; see Weights::Load). w null: the specs alone (ForEachTensor).
 void ForEachBoundTensor(const Config& config, Weights* w,
                         const std::function<void(const TensorSpec&, TensorSlot)>& fn);
+
+// The same over a loaded model, read-only, in table order. lm_head is
+// visited when tied too (it then holds the embedding's bytes).
+void ForEachLoadedTensor(const Weights& w, const std::function<void(const TensorSpec&, TensorValue)>& fn);
 
 size_t WeightMatrixBytes(const WeightMatrix& m);
 

@@ -19,6 +19,9 @@ namespace {
   TARGET void GeluMul(float* g, const float* u, int64_t n) {                         \
     for (int64_t i = 0; i < n; ++i) g[i] = GeluTanhFast(g[i]) * u[i];                \
   }                                                                                  \
+  TARGET void Exp(float* x, int64_t n) {                                             \
+    for (int64_t i = 0; i < n; ++i) x[i] = ExpFast(x[i]);                            \
+  }                                                                                  \
   TARGET void Sigmoid(float* x, int64_t n) {                                         \
     for (int64_t i = 0; i < n; ++i) x[i] = SigmoidFast(x[i]);                        \
   }                                                                                  \
@@ -57,6 +60,7 @@ RG_FOR_EACH_ISA(RG_ACTIVATION_LOOPS)
 
 void GeluInPlace(float* x, int64_t n) { RG_PICK(Gelu)(x, n); }
 void GeluMul(float* gate, const float* up, int64_t n) { RG_PICK(GeluMul)(gate, up, n); }
+void ExpInPlace(float* x, int64_t n) { RG_PICK(Exp)(x, n); }
 void SigmoidInPlace(float* x, int64_t n) { RG_PICK(Sigmoid)(x, n); }
 void SoftCap(float* x, int64_t n, float cap) {
   if (cap != 0.f) RG_PICK(SoftCap)(x, n, cap);

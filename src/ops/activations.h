@@ -50,6 +50,8 @@ inline float GeluTanhFast(float x) {
 void GeluInPlace(float* x, int64_t n);
 // gate[i] = gelu_tanh(gate[i]) * up[i]   (the gated MLP's elementwise step)
 void GeluMul(float* gate, const float* up, int64_t n);
+// x[i] = exp(x[i]) (ExpFast)
+void ExpInPlace(float* x, int64_t n);
 // x[i] = sigmoid(x[i])
 void SigmoidInPlace(float* x, int64_t n);
 // x[i] = cap * tanh(x[i] / cap); no-op when cap == 0.

@@ -1,21 +1,20 @@
-// One time step of a gated diagonal linear recurrence over n channels (the
-// RG-LRU's), vectorized at the active ISA level:
-//   log_a = c[i] * ga[i];   a = exp(log_a)
-//   h[i]  = a * h[i] + sqrt(1 - exp(2 log_a)) * (x[i] * gx[i])
-//   reset (first position of a sequence): h[i] = x[i] * gx[i]
-//   x[i]  = h[i]      (in place: x becomes the step's output)
-// h carries f32 across steps.
+// One time step of a diagonal linear recurrence over n channels, vectorized
+// at the active ISA level:
+//   h[i] = a[i] * h[i] + b[i] * x[i];   y[i] = h[i]
+// (decay a, input gain b). h carries f32 across steps. The arrays must not
+// overlap. The RG-LRU (model/rg_lru.h) computes its a_t, gain and gated input
+// and steps with this. Where the ISA has FMA, h = fma(b, x, a * h): a * h is
+// rounded, b * x is not.
 #pragma once
 
 #include <cstdint>
 
 namespace rg {
 
-void GatedRecurrenceStep(const float* c, const float* ga, const float* gx, float* x, float* h, int64_t n,
-                         bool reset);
+void DiagonalRecurrenceStep(const float* a, const float* b, const float* x, float* h, float* y, int64_t n);
 
-// The oracle: the same with std::exp / std::sqrt.
-void GatedRecurrenceStepReference(const float* c, const float* ga, const float* gx, float* x, float* h,
-                                  int64_t n, bool reset);
+// The oracle: the same with every product rounded.
+void DiagonalRecurrenceStepReference(const float* a, const float* b, const float* x, float* h, float* y,
+                                     int64_t n);
 
 }  // namespace rg

@@ -7,6 +7,7 @@
 #include <random>
 
 #include "core/error.h"
+#include "io/json_fields.h"
 
 namespace rg::server {
 
@@ -51,9 +52,7 @@ std::string Short(const json& v) {
 
 const json* Fields::Get(const std::string& name) {
   known_.insert(name);
-  auto it = body_.find(name);
-  if (it == body_.end() || it->is_null()) return nullptr;
-  return &*it;
+  return FindField(body_, name);
 }
 
 bool Fields::Bool(const std::string& name, bool def) {
@@ -104,19 +103,10 @@ int64_t CheckRange(int64_t x, const json& v, const std::string& name, int64_t lo
 }  // namespace
 
 int64_t Fields::IntValue(const json& v, const std::string& name, int64_t lo, int64_t hi) {
-  if (!v.is_number_integer()) {
-    if (v.is_number_float()) {
-      const double x = v.get<double>();
-      if (std::isfinite(x) && x == std::floor(x) && std::fabs(x) < 9e15) return CheckRange(int64_t(x), v, name, lo, hi);
-    }
-    BadRequest(name, name + ": expected an integer, got " + (v.is_number() ? Short(v) : TypeName(v)));
-  }
-  if (v.is_number_unsigned()) {
-    const uint64_t u = v.get<uint64_t>();
-    if (u > uint64_t(INT64_MAX)) BadRequest(name, StrCat(name, ": must be in [", lo, ", ", hi, "], got ", Short(v)));
-    return CheckRange(int64_t(u), v, name, lo, hi);
-  }
-  return CheckRange(v.get<int64_t>(), v, name, lo, hi);
+  if (const std::optional<int64_t> x = IntegerValue(v)) return CheckRange(*x, v, name, lo, hi);
+  if (v.is_number_unsigned())  // an integer, above INT64_MAX
+    BadRequest(name, StrCat(name, ": must be in [", lo, ", ", hi, "], got ", Short(v)));
+  BadRequest(name, name + ": expected an integer, got " + (v.is_number() ? Short(v) : TypeName(v)));
 }
 
 std::vector<int32_t> IdList(const json& arr, const std::string& name, int64_t vocab_size) {

@@ -11,7 +11,7 @@
 
 #include "core/error.h"
 #include "generate/session.h"
-#include "io/hf_config.h"
+#include "model/hf_config.h"
 #include "io/safetensors.h"
 #include "model/weights.h"
 
@@ -142,7 +142,7 @@ TEST(ModelLoad, ExplicitLmHeadEqualToEmbeddingGivesTiedLogits) {
   m.tensors.push_back(head);
   m.Write();
   EXPECT_EQ(LogitsOf(m.dir), LogitsOf(kTiny));
-  EXPECT_FALSE(Weights::Load(m.dir)->config.tied_lm_head);
+  EXPECT_FALSE(Weights::Load(m.dir)->tied_lm_head);
 }
 
 TEST(ModelLoad, ShardedCheckpointLoadsTheSameModel) {
@@ -296,6 +296,31 @@ TEST(ModelLoad, TruncatedWeightsFile) {
   m.Write();
   fs::resize_file(m.dir + "/model.safetensors", fs::file_size(m.dir + "/model.safetensors") - 100);
   EXPECT_THAT(LoadError(m.dir), HasSubstr("model.safetensors"));
+}
+
+}  // namespace
+}  // namespace rg
+
+namespace rg {
+namespace {
+
+// The decode cost from the tensor table, against the count by hand: the
+// output head (tied: the embedding), every layer's matrices and the RG-LRU
+// gate blocks, all f32 in this fixture.
+TEST(ModelLoad, DecodeMatricesAreTheOutputHeadLayerMatricesAndGateBlocks) {
+  auto w = Weights::Load(kTiny);
+  const Config& c = w->config;
+  const int64_t V = c.vocab_size, D = c.width, M = c.mlp_width, L = c.lru_width, H = c.num_heads;
+  const int64_t b = c.lru_block_width(), Dq = c.num_heads * c.head_dim, h = c.head_dim;
+  int64_t floats = V * D;
+  for (LayerKind k : c.layers) {
+    floats += k == LayerKind::kRecurrent ? 3 * L * D + 2 * H * b * b : Dq * D + 2 * h * D + D * Dq;
+    floats += 3 * M * D;
+  }
+  int matrices = 0;
+  w->ForEachDecodeMatrix([&](const WeightMatrix&) { ++matrices; });
+  EXPECT_EQ(w->matrix_bytes_per_token(), size_t(floats) * 4);
+  EXPECT_EQ(matrices, 1 + 8 * 2 + 7 * 1);  // tiny: R, R, A
 }
 
 }  // namespace

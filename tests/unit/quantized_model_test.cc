@@ -20,6 +20,7 @@
 #include "core/error.h"
 #include "generate/session.h"
 #include "io/safetensors.h"
+#include "model/quantized_dir.h"
 #include "model/tensor_specs.h"
 #include "model/weight_convert.h"
 #include "model/weights.h"
@@ -129,9 +130,9 @@ std::vector<std::string> SafetensorsFiles(const std::string& dir) {
 // Every matrix of a loaded model with its spec (a tied lm_head is skipped:
 // it is the embedding).
 void ForEachMatrix(const Weights& w, const std::function<void(const TensorSpec&, const WeightMatrix&)>& fn) {
-  ForEachBoundTensor(w.config, const_cast<Weights*>(&w), [&](const TensorSpec& s, TensorSlot slot) {
-    if (!s.required && w.config.tied_lm_head) return;
-    if (slot.matrix) fn(s, *slot.matrix);
+  ForEachLoadedTensor(w, [&](const TensorSpec& s, TensorValue v) {
+    if (!s.required && w.tied_lm_head) return;
+    if (v.matrix) fn(s, *v.matrix);
   });
 }
 
@@ -213,7 +214,7 @@ TEST(QuantizedModel, Q4DirectoryStoresEmbeddingAtQ8) {
 
     // After load: q8 embedding (the tied head shares it), q4 elsewhere.
     ExpectQ4Mix(*w);
-    EXPECT_TRUE(w->config.tied_lm_head);
+    EXPECT_TRUE(w->tied_lm_head);
     EXPECT_EQ(w->lm_head.data, w->embed.data);
   }
 }
@@ -249,7 +250,7 @@ TEST(QuantizedModel, ExplicitLmHeadIsQ8AndEachShardListsItsOwnTensors) {
   EXPECT_EQ(listed, (std::map<std::string, std::string>{{kEmbed, "q8"}, {kLmHead, "q8"}}));
 
   auto w = Weights::Load(t.path + "/q4");
-  EXPECT_FALSE(w->config.tied_lm_head);
+  EXPECT_FALSE(w->tied_lm_head);
   EXPECT_NE(w->lm_head.data, w->embed.data);
   ExpectQ4Mix(*w);
   EXPECT_EQ(w->embed.format, WeightFormat::Q8);

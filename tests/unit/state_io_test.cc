@@ -226,11 +226,11 @@ TEST(StateIoTest, RejectsAnotherModel) {
   other_weights.weights ^= 1;
   ExpectOneLineError(ParseError(bytes, c, other_weights), "saved from a different model (same config, different weights");
   const Config c8 = SmallConfig(/*window=*/8);
-  ExpectOneLineError(ParseError(bytes, c8, {HashConfig(c8), kFp.weights}), "saved from a different model (config hash");
-  EXPECT_NE(HashConfig(SmallConfig(4)), HashConfig(SmallConfig(8)));
+  ExpectOneLineError(ParseError(bytes, c8, {HashConfig(c8, /*tied_lm_head=*/true), kFp.weights}), "saved from a different model (config hash");
+  EXPECT_NE(HashConfig(SmallConfig(4), /*tied_lm_head=*/true), HashConfig(SmallConfig(8), /*tied_lm_head=*/true));
   Config eps = SmallConfig();
   eps.rms_norm_eps = 1e-5f;
-  EXPECT_NE(HashConfig(eps), HashConfig(SmallConfig()));
+  EXPECT_NE(HashConfig(eps, /*tied_lm_head=*/true), HashConfig(SmallConfig(), /*tied_lm_head=*/true));
 }
 
 TEST(StateIoTest, RejectsNewerVersion) {

@@ -1,4 +1,4 @@
-#include "io/hf_config.h"
+#include "model/hf_config.h"
 
 #include <cmath>
 #include <optional>
@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "core/file_io.h"
+#include "io/json_fields.h"
 
 namespace rg {
 namespace {
@@ -17,10 +18,7 @@ class Fields {
  public:
   Fields(const json& j, const std::string& source) : j_(j), source_(source) {}
 
-  const json* Get(const json& obj, const char* key) const {
-    auto it = obj.find(key);
-    return it == obj.end() || it->is_null() ? nullptr : &*it;
-  }
+  const json* Get(const json& obj, const char* key) const { return FindField(obj, key); }
 
   int64_t Int(const char* key, std::optional<int64_t> fallback = std::nullopt) const {
     const json* v = Get(j_, key);
@@ -28,14 +26,9 @@ class Fields {
       RG_CHECK(fallback.has_value(), source_, ": missing required field '", key, "'");
       return *fallback;
     }
-    if (v->is_number_integer()) return v->get<int64_t>();
-    if (v->is_number_float()) {  // 2048.0 is fine, 2048.5 is not
-      double d = v->get<double>();
-      RG_CHECK(d == std::floor(d) && std::fabs(d) < 9e15, source_, ": field '", key,
-               "' must be an integer, got ", v->dump());
-      return int64_t(d);
-    }
-    Fail(source_, ": field '", key, "' must be an integer, got ", v->dump());
+    const std::optional<int64_t> n = IntegerValue(*v);  // 2048.0 is fine, 2048.5 is not
+    RG_CHECK(n.has_value(), source_, ": field '", key, "' must be an integer, got ", v->dump());
+    return *n;
   }
 
   double Number(const json& obj, const char* key, double fallback) const {

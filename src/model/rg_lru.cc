@@ -1,0 +1,89 @@
+#include "model/rg_lru.h"
+
+#include <cmath>
+
+#include "ops/activations.h"
+#include "ops/matmul.h"
+#include "ops/recurrence.h"
+
+namespace rg {
+namespace {
+
+constexpr float kC = 8.f;  // the paper's c: a_t = a^(c r_t)
+
+// out = σ(W x + b) with W block-diagonal [H, b, b]: a gate.
+void Gate(const Config& c, const float* weight, const float* bias, const float* x, int64_t T, float* out,
+          const RgLruScratch& s, KernelContext& k) {
+  BlockDiagMatMul(weight, x, T, c.num_heads, c.lru_block_width(), out, bias, s.head_in, s.head_out, k);
+  k.pool().ParallelFor(T * c.lru_width, 4096, [&](int64_t i0, int64_t i1, int) { SigmoidInPlace(out + i0, i1 - i0); });
+}
+
+}  // namespace
+
+// -c · softplus(Λ) · r_t is bitwise equal to the reference's (-c · r_t) ·
+// softplus(Λ): scaling by 8 is exact.
+void RgLruLogDecay(const float* lambda, int64_t L, float* out) {
+  for (int64_t i = 0; i < L; ++i) {
+    const float x = lambda[i];
+    const float softplus = x > 20.f ? x : std::log1p(std::exp(x));  // torch: beta 1, threshold 20
+    out[i] = -kC * softplus;
+  }
+}
+
+void RgLru(const Config& c, const RecurrentWeights& w, std::span<const SeqRows<RecurrentState>> seqs, float* x,
+           int64_t T, const RgLruScratch& s, KernelContext& k) {
+  const int64_t L = c.lru_width;
+  ThreadPool& pool = k.pool();
+  float* a = s.gate_a;      // [T, L] r_t, then log a_t, then a_t
+  float* m = s.multiplier;  // [T, L] a_t², then sqrt(1 - a_t²)
+  float* ix = s.gate_x;     // [T, L] i_t, then i_t ⊙ x_t
+
+  Gate(c, w.a_gate_w, w.a_gate_b, x, T, a, s, k);    // r_t
+  Gate(c, w.input_gate_w, w.input_gate_b, x, T, ix, s, k);  // i_t
+
+  // log a_t = log_decay ⊙ r_t;  a_t = exp(log a_t);  a_t² = exp(2 log a_t)
+  pool.ParallelFor(T, 1, [&](int64_t t0, int64_t t1, int) {
+    for (int64_t t = t0; t < t1; ++t)
+      for (int64_t ch = 0; ch < L; ++ch) {
+        const float log_a = w.log_decay[ch] * a[t * L + ch];
+        a[t * L + ch] = log_a;
+        m[t * L + ch] = 2.f * log_a;
+      }
+  });
+  pool.ParallelFor(T * L, 4096, [&](int64_t i0, int64_t i1, int) {
+    ExpInPlace(a + i0, i1 - i0);
+    ExpInPlace(m + i0, i1 - i0);
+  });
+
+  // i_t ⊙ x_t and its multiplier sqrt(1 - a_t²); at pos 0 the reset: a = 0, multiplier 1.
+  pool.ParallelFor(T, 1, [&](int64_t t0, int64_t t1, int) {
+    for (int64_t t = t0; t < t1; ++t) {
+      const SeqRows<RecurrentState>& sq = SeqOfRow(seqs, t);
+      const bool reset = sq.pos0 + (t - sq.row0) == 0;
+      float* a_t = a + t * L;
+      float* m_t = m + t * L;
+      float* ix_t = ix + t * L;
+      const float* x_t = x + t * L;
+      for (int64_t ch = 0; ch < L; ++ch) {
+        ix_t[ch] = x_t[ch] * ix_t[ch];
+        m_t[ch] = reset ? 1.f : std::sqrt(1.f - m_t[ch]);
+        if (reset) a_t[ch] = 0.f;
+      }
+    }
+  });
+
+  // h_t = a_t ⊙ h_{t-1} + sqrt(1 - a_t²) ⊙ (i_t ⊙ x_t), written over x.
+  // Channels are independent: one parallel pass over them for the whole
+  // batch, each sequence's rows in order.
+  pool.ParallelFor(L, 64, [&](int64_t c0, int64_t c1, int) {
+    for (const SeqRows<RecurrentState>& sq : seqs) {
+      float* h = sq.state->h.data();  // [L]
+      for (int64_t j = 0; j < sq.n; ++j) {
+        const int64_t at = (sq.row0 + j) * L + c0;
+        DiagonalRecurrenceStep(a + at, m + at, ix + at, h + c0, x + at, c1 - c0);
+      }
+    }
+  });
+}
+
+}  // namespace rg
