@@ -3,7 +3,7 @@
 #include <cmath>
 
 #include "ops/activations.h"
-#include "ops/matmul.h"
+#include "ops/block_diag.h"
 #include "ops/recurrence.h"
 
 namespace rg {
@@ -14,7 +14,7 @@ constexpr float kC = 8.f;  // the paper's c: a_t = a^(c r_t)
 // out = σ(W x + b) with W block-diagonal [H, b, b]: a gate.
 void Gate(const Config& c, const float* weight, const float* bias, const float* x, int64_t T, float* out,
           const RgLruScratch& s, KernelContext& k) {
-  BlockDiagMatMul(weight, x, T, c.num_heads, c.lru_block_width(), out, bias, s.head_in, s.head_out, k);
+  BlockDiagMatMul(weight, x, T, c.num_heads, c.lru_block_width(), out, bias, k);
   k.pool().ParallelFor(T * c.lru_width, 4096, [&](int64_t i0, int64_t i1, int) { SigmoidInPlace(out + i0, i1 - i0); });
 }
 

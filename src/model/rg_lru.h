@@ -35,8 +35,6 @@ struct RgLruScratch {
   float* gate_x;      // i_t, then i_t ⊙ x_t
   float* gate_a;      // r_t, then log a_t, then a_t
   float* multiplier;  // a_t², then sqrt(1 - a_t²)
-  float* head_in;   // the gates' inputs, gathered by head (BlockDiagMatMul)
-  float* head_out;  // their outputs, by head
 };
 
 // x [T, L]: the conv output of every row on entry, h_t on return. Reads and

@@ -28,7 +28,7 @@ Scratch::Scratch(const Config& c, int64_t rows, ThreadPool& p, const KernelOptio
   RgLruScratch& lru = recurrent.rg_lru;
   const Views blocks[] = {
       {{&recurrent.y, T * L}, {&recurrent.x, T * L}, {&recurrent.x_conv, T * L}, {&lru.gate_x, T * L},
-       {&lru.gate_a, T * L}, {&lru.multiplier, T * L}, {&lru.head_in, T * L}, {&lru.head_out, T * L}},
+       {&lru.gate_a, T * L}, {&lru.multiplier, T * L}},
       {{&attention.q, T * H * h}, {&attention.heads, T * H * h}, {&attention.k, T * h}, {&attention.v, T * h},
        {&attention.rope_cos, T * half_rope}, {&attention.rope_sin, T * half_rope}, {&attention.k_win, keys * h},
        {&attention.vt_win, keys * h}, {&attention.scores, size_t(attention.block_rows) * H * keys}},

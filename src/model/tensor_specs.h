@@ -17,7 +17,7 @@ enum class TensorRole {
   kEmbedding,  // model.embed_tokens.weight / lm_head.weight [V, D]: also quantizable
   kVector,     // biases and RG-LRU parameters: converted to f32 at load
   kNormScale,  // RMSNorm scale w: f32, stored as (1 + w) as the reference applies it
-  kGateBlock,  // RG-LRU block-diagonal gate [H, b_in, b_out]: f32, re-laid out at load
+  kGateBlock,  // RG-LRU block-diagonal gate [H, b_in, b_out]: f32, kept in that layout (ops/block_diag.h)
   kConv,       // conv_1d.weight [L, 1, K]: f32, re-laid out tap-major at load
 };
 

@@ -191,13 +191,6 @@ class WeightsLoader {
     ConvertToF32(tv, out);
     if (role == TensorRole::kNormScale) {
       for (int64_t i = 0; i < n; ++i) out[i] += 1.f;  // the reference applies (scale + 1)
-    } else if (role == TensorRole::kGateBlock) {
-      // [H, in, out] -> [H, out, in] so each head is a row-major [out, in] matrix.
-      const int64_t H = tv.shape[0], b = tv.shape[1];
-      std::vector<float> tmp(out, out + n);
-      for (int64_t hd = 0; hd < H; ++hd)
-        for (int64_t i = 0; i < b; ++i)
-          for (int64_t j = 0; j < b; ++j) out[(hd * b + j) * b + i] = tmp[(hd * b + i) * b + j];
     } else if (role == TensorRole::kConv) {
       // [L, 1, K] -> [K, L]: one contiguous row of channels per tap.
       const int64_t L = tv.shape[0], K = tv.shape[2];

@@ -34,9 +34,9 @@ struct RecurrentWeights {
   const float* conv_b;             // [L]
   const float* recurrent_param;    // [L] Λ, as stored
   const float* log_decay;          // [L] -8 * softplus(Λ), derived at load (RgLruLogDecay)
-  const float* input_gate_w;       // [H, b_out, b_in] (HF stores [H, b_in, b_out])
+  const float* input_gate_w;       // [H, b_in, b_out], as HF stores it
   const float* input_gate_b;       // [H, b]
-  const float* a_gate_w;           // [H, b_out, b_in]
+  const float* a_gate_w;           // [H, b_in, b_out]
   const float* a_gate_b;           // [H, b]
 };
 

@@ -155,23 +155,4 @@ void MatMulShared(std::span<const MatMulTarget> targets, const float* x, int64_t
   for (const MatMulTarget& tg : targets) MatMul(*tg.w, x, T, tg.y, tg.bias, ctx);
 }
 
-void BlockDiagMatMul(const float* w, const float* x, int64_t T, int64_t H, int64_t b, float* y,
-                     const float* bias, float* x_heads, float* y_heads, KernelContext& ctx) {
-  if (T <= 0 || H <= 0 || b <= 0) return;
-  const int64_t L = H * b;
-  const Plan plan = ChoosePlan(ctx, WeightFormat::F32, b, T);
-  // Whole heads per thread: one hand-off for all H products.
-  ctx.pool().ParallelFor(H, 1, [&](int64_t h0, int64_t h1, int th) {
-    uint8_t* work = ctx.PerThread(th, plan.work_bytes);
-    for (int64_t hd = h0; hd < h1; ++hd) {
-      float* xh = x_heads + hd * T * b;  // [T, b]
-      float* yh = y_heads + hd * T * b;  // [T, b]
-      for (int64_t t = 0; t < T; ++t) std::copy(x + t * L + hd * b, x + t * L + (hd + 1) * b, xh + t * b);
-      const WeightMatrix m{WeightFormat::F32, b, b, w + hd * b * b};
-      plan.Rows(m, 0, b, xh, T, yh, b, bias ? bias + hd * b : nullptr, work);
-      for (int64_t t = 0; t < T; ++t) std::copy(yh + t * b, yh + (t + 1) * b, y + t * L + hd * b);
-    }
-  });
-}
-
 }  // namespace rg

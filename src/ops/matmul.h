@@ -26,14 +26,6 @@ void MatMul(const WeightMatrix& w, const float* x, int64_t T, float* y, const fl
 // separate MatMul calls.
 void MatMulShared(std::span<const MatMulTarget> targets, const float* x, int64_t T, KernelContext& ctx);
 
-// Block-diagonal product with H square F32 blocks (the RG-LRU gates):
-//   y[t, h*b + j] = sum_i W[h, j, i] * x[t, h*b + i] + bias[h*b + j]
-// w [H, b, b], x and y [T, H*b], bias [H*b] or null. x_heads and y_heads are
-// caller scratch of T*H*b floats each (the heads gathered contiguously).
-// Whole heads are split across the pool: one hand-off for all H products.
-void BlockDiagMatMul(const float* w, const float* x, int64_t T, int64_t H, int64_t b, float* y,
-                     const float* bias, float* x_heads, float* y_heads, KernelContext& ctx);
-
 // The reference implementation: plain loops, one thread.
 void MatMulScalar(const WeightMatrix& w, const float* x, int64_t T, float* y, const float* bias);
 

@@ -69,7 +69,7 @@ inline __m512 LoadW(const float* p, __mmask16 m) { return _mm512_maskz_loadu_ps(
 inline __m512 LoadW(const uint16_t* p, __mmask16 m) { return LoadBf16AsF32(p, m); }
 
 constexpr int kPrefetchBlocks = 2;
-constexpr int64_t kXBlockBytes = 512 * 1024;  // activations of a token block (L2)
+constexpr int64_t kXBlockBytes = 768 * 1024;  // activations of a token block (L2 of 1 MiB)
 constexpr int64_t kMaxChunk = 2560;           // columns, when chunking is needed
 
 // One row x TT tokens over k columns. y[t * ldy] = init + dot, init = y (if

@@ -191,7 +191,7 @@ TEST_P(MatMulTest, GemmPathMatchesScalarForEveryT) {
 // Shapes that cross the blocking boundaries: the AVX2 GEMM's K block (256
 // columns), token block (~288 tokens) and row panel (16 rows); the dot
 // kernels' row blocks (2 / 4 rows), token groups (6), L2 token blocks
-// (T * cols * 4 > 512 KiB), column chunks (cols > 2560 with large T) and the
+// (T * cols * 4 > 768 KiB), column chunks (cols > 2560 with large T) and the
 // T = 1 long-row path (cols > 4096).
 TEST_P(MatMulTest, BlockingBoundaries) {
   for (const char* path : {"auto", "gemm"}) {
@@ -205,12 +205,15 @@ TEST_P(MatMulTest, BlockingBoundaries) {
 TEST_P(MatMulTest, FastPrecisionWithinBf16Tolerance) {
   if (format_ != WeightFormat::BF16) GTEST_SKIP() << "kFast only changes BF16 weights";
   RunSweep("auto", MatMulPrecision::kFast, kFastRel, kFastAbs, kRows, kCols, kTokens);
-  // Blocking of the fast GEMM: 32-row panels, 384-column K blocks (odd
-  // columns leave half a bf16 pair), 12-token panels, 144-token blocks.
+  // Blocking of the fast kernel (matmul_simd.h BlockedRows, 768 KiB of
+  // activations per block): 4-row groups and a row tail, 6-token groups
+  // (balanced, so 5s too), odd columns (half a bf16 pair, a partial step);
+  // column chunks once T * cols * 2 > 768 KiB and cols > 2560 (80 x 5201);
+  // several token blocks (400 x 1030: 361 tokens per block).
   RunSweep("auto", MatMulPrecision::kFast, kFastRel, kFastAbs, {6, 31, 32, 33, 65}, {383, 384, 385, 769},
            {12, 13, 23, 145});
-  RunSweep("auto", MatMulPrecision::kFast, kFastRel, kFastAbs, {6, 33}, {5200, 5201}, {13, 60});
-  RunSweep("auto", MatMulPrecision::kFast, kFastRel, kFastAbs, {9}, {1030}, {300});
+  RunSweep("auto", MatMulPrecision::kFast, kFastRel, kFastAbs, {6, 33}, {5200, 5201}, {13, 80});
+  RunSweep("auto", MatMulPrecision::kFast, kFastRel, kFastAbs, {9}, {1030}, {400});
 }
 
 // Weights at an odd address (2 bytes past alignment, as in an mmapped file),
@@ -329,50 +332,6 @@ TEST(MatMulSettings, ContextsAreIndependent) {
   EXPECT_NE(ye, yf);  // bf16-rounded activations change the low bits
   ExpectClose(ye, ref, AbsProducts(w, x.data(), 32), kExactRel, kExactAbs, "exact context");
   ExpectClose(yf, ref, AbsProducts(w, x.data(), 32), kFastRel, kFastAbs, "fast context");
-}
-
-}  // namespace
-}  // namespace rg
-
-namespace rg {
-namespace {
-
-// BlockDiagMatMul against MatMulScalar run on each head's block alone, at
-// every ISA level, for decode (T=1), skinny and GEMM token counts.
-TEST(BlockDiagMatMul, EqualsPerHeadScalarProducts) {
-  std::mt19937 rng(11);
-  std::normal_distribution<float> g;
-  for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512}) {
-    if (int(isa) > int(HardwareIsa())) continue;
-    KernelOptions options;
-    options.isa = isa;
-    for (int threads : {1, 2, 3}) {
-      ThreadPool pool(threads);
-      KernelContext ctx(pool, options);
-      for (auto [H, b] : {std::pair<int64_t, int64_t>{1, 7}, {3, 17}, {5, 32}}) {
-        for (int64_t T : {1, 3, 40}) {
-          const int64_t L = H * b;
-          std::vector<float> w(H * b * b), x(T * L), bias(L), y(T * L), want(T * L), xh(T * L), yh(T * L);
-          for (float& v : w) v = g(rng);
-          for (float& v : x) v = g(rng);
-          for (float& v : bias) v = g(rng);
-          BlockDiagMatMul(w.data(), x.data(), T, H, b, y.data(), bias.data(), xh.data(), yh.data(), ctx);
-          for (int64_t hd = 0; hd < H; ++hd) {
-            std::vector<float> xs(T * b), ys(T * b);
-            for (int64_t t = 0; t < T; ++t)
-              for (int64_t i = 0; i < b; ++i) xs[t * b + i] = x[t * L + hd * b + i];
-            MatMulScalar({WeightFormat::F32, b, b, w.data() + hd * b * b}, xs.data(), T, ys.data(),
-                         bias.data() + hd * b);
-            for (int64_t t = 0; t < T; ++t)
-              for (int64_t j = 0; j < b; ++j) want[t * L + hd * b + j] = ys[t * b + j];
-          }
-          for (int64_t i = 0; i < T * L; ++i)
-            ASSERT_NEAR(y[i], want[i], 1e-4f * (1 + std::fabs(want[i])))
-                << IsaName(isa) << " threads=" << threads << " H=" << H << " b=" << b << " T=" << T;
-        }
-      }
-    }
-  }
 }
 
 }  // namespace
