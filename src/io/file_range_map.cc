@@ -70,6 +70,13 @@ void FileRangeMap::Populate(size_t begin, size_t end) const {
   for (uintptr_t a = lo; a < hi; a += page) (void)p[a - lo];
 }
 
+void FileRangeMap::Release(size_t begin, size_t end) const {
+  const size_t page = PageSize();
+  const uintptr_t lo = (reinterpret_cast<uintptr_t>(data()) + begin + page - 1) & ~uintptr_t(page - 1);
+  const uintptr_t hi = (reinterpret_cast<uintptr_t>(data()) + end) & ~uintptr_t(page - 1);
+  if (hi > lo) (void)::madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_DONTNEED);
+}
+
 std::vector<double> HugeMappedFractions(const std::vector<const FileRangeMap*>& maps) {
   std::vector<double> out(maps.size(), 0.0);
   std::map<uintptr_t, size_t> by_start;  // mapping start -> index

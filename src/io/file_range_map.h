@@ -34,6 +34,11 @@ class FileRangeMap {
   // later reads take no page faults. Disjoint parts may be populated by
   // several threads at once. Best effort.
   void Populate(size_t begin, size_t end) const;
+  // Unmaps the whole pages inside part [begin, end) from this process (the
+  // page cache keeps them; a later read maps them again). A loader copying
+  // the range releases each piece once copied, so the copy and its source
+  // are never both resident in full.
+  void Release(size_t begin, size_t end) const;
 
  private:
   void* base_ = nullptr;  // the mapping: page aligned, below data()

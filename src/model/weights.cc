@@ -167,10 +167,13 @@ class WeightsLoader {
         w.owned_.emplace_back(maps[i]->bytes(), /*zero=*/false);
         char* dst = w.owned_.back().data<char>();
         const char* src = static_cast<const char*>(maps[i]->data());
-        each_piece(*maps[i], [&](size_t lo, size_t hi) { std::memcpy(dst + lo, src + lo, hi - lo); });
+        each_piece(*maps[i], [&](size_t lo, size_t hi) {
+          std::memcpy(dst + lo, src + lo, hi - lo);
+          maps[i]->Release(lo, hi);  // the source piece leaves RSS as its copy enters
+        });
         m->data = dst;
       }
-      maps[i].reset();  // unmapped as we go: peak memory stays the model's size plus one matrix
+      maps[i].reset();  // unmapped as we go: peak memory stays the model's size plus a few pieces
     }
     for (const Placement& p : placements_) Checkpoint::ReleasePages(*p.tv);
     placements_.clear();
