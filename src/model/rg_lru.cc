@@ -13,7 +13,7 @@ constexpr float kC = 8.f;  // the paper's c: a_t = a^(c r_t)
 
 // out = σ(W x + b) with W block-diagonal [H, b, b]: a gate.
 void Gate(const Config& c, const float* weight, const float* bias, const float* x, int64_t T, float* out,
-          const RgLruScratch& s, KernelContext& k) {
+          KernelContext& k) {
   BlockDiagMatMul(weight, x, T, c.num_heads, c.lru_block_width(), out, bias, k);
   k.pool().ParallelFor(T * c.lru_width, 4096, [&](int64_t i0, int64_t i1, int) { SigmoidInPlace(out + i0, i1 - i0); });
 }
@@ -38,8 +38,8 @@ void RgLru(const Config& c, const RecurrentWeights& w, std::span<const SeqRows<R
   float* m = s.multiplier;  // [T, L] a_t², then sqrt(1 - a_t²)
   float* ix = s.gate_x;     // [T, L] i_t, then i_t ⊙ x_t
 
-  Gate(c, w.a_gate_w, w.a_gate_b, x, T, a, s, k);    // r_t
-  Gate(c, w.input_gate_w, w.input_gate_b, x, T, ix, s, k);  // i_t
+  Gate(c, w.a_gate_w, w.a_gate_b, x, T, a, k);    // r_t
+  Gate(c, w.input_gate_w, w.input_gate_b, x, T, ix, k);  // i_t
 
   // log a_t = log_decay ⊙ r_t;  a_t = exp(log a_t);  a_t² = exp(2 log a_t)
   pool.ParallelFor(T, 1, [&](int64_t t0, int64_t t1, int) {
