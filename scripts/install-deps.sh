@@ -16,6 +16,7 @@ packages=(
   python3-dev pybind11-dev python3-pybind11   # the Python package rgemma
   python3-venv python3-setuptools python3-pytest
   python3-jsonschema                          # validates structured-output samples
+  gdb                                         # thread stacks of a test child that hangs
   nodejs npm                                  # server tests with the openai npm package
 )
 missing=()

@@ -6,6 +6,7 @@ memory growth over many calls, Ctrl-C."""
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -252,5 +253,16 @@ def test_ctrl_c_interrupts_a_generation(tmp_path):
     assert p.stdout.readline().strip() == "ready"
     time.sleep(1.0)
     p.send_signal(signal.SIGINT)
-    out, _ = p.communicate(timeout=30)
+    try:
+        out, _ = p.communicate(timeout=30)
+    except subprocess.TimeoutExpired as e:
+        # Seen once in CI (not reproduced in 130 local runs): keep what the
+        # child printed and where each of its threads was, then fail.
+        stacks = ""
+        if shutil.which("gdb"):
+            stacks = subprocess.run(["gdb", "-p", str(p.pid), "-batch", "-ex", "thread apply all bt"],
+                                    capture_output=True, text=True, timeout=60).stdout
+        p.kill()
+        p.communicate()
+        pytest.fail(f"no exit 30 s after SIGINT; stdout so far: {e.output!r}\nthreads:\n{stacks}")
     assert p.returncode == 0 and out.startswith("interrupted"), out
