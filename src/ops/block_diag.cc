@@ -7,6 +7,7 @@
 #include <algorithm>
 
 #include "ops/cpu_features.h"
+#include "ops/matmul_simd.h"  // Mask16, GroupSize (after the standard headers)
 
 // GCC 12 reports its own _mm512_undefined_* helpers as uninitialized.
 #pragma GCC diagnostic ignored "-Wuninitialized"
@@ -48,12 +49,6 @@ __attribute__((target("avx2,fma"))) void HeadsAvx2(const float* w, const float* 
 
 #define RG_TARGET_AVX512 __attribute__((target("avx512f,avx512vl,fma")))
 
-// Lanes of the 16-float vector v of an output tile that starts n outputs
-// before the end of the row.
-RG_TARGET_AVX512 inline __mmask16 TailMask(int64_t n) {
-  return n >= 16 ? __mmask16(0xffff) : n <= 0 ? __mmask16(0) : __mmask16((1u << n) - 1);
-}
-
 // Outputs [j0, j0 + 16 V) of one head for N tokens: acc[v][t] holds 16
 // outputs of token t; each W row segment loaded serves N tokens, each
 // broadcast activation V vectors. w, bias at the head; x, y at token 0 of the
@@ -63,7 +58,7 @@ RG_TARGET_AVX512 void Tile(const float* w, int64_t b, int64_t j0, const float* x
                            const float* bias) {
   __mmask16 m[V];
 #pragma GCC unroll 16
-  for (int v = 0; v < V; ++v) m[v] = TailMask(b - j0 - 16 * v);
+  for (int v = 0; v < V; ++v) m[v] = mm::avx512::Mask16(b - j0 - 16 * v);
   __m512 acc[V][N];
 #pragma GCC unroll 16
   for (int v = 0; v < V; ++v)
@@ -120,8 +115,7 @@ RG_TARGET_AVX512 void HeadsAvx512(const float* w, const float* x, int64_t T, int
     // Prefill: groups of at most 6 tokens (balanced), each over the head's
     // 64-output tiles; the head's weights stay in L2 across the groups.
     for (int64_t t = 0; t < T;) {
-      const int64_t groups = (T - t + 5) / 6;
-      const int n = int((T - t + groups - 1) / groups);
+      const int n = mm::avx512::GroupSize(T - t, 6);
       for (int64_t j0 = 0; j0 < b; j0 += 64) GroupAvx512(n, wh, b, j0, xh + t * L, yh + t * L, L, bh);
       t += n;
     }
