@@ -69,6 +69,17 @@ RG_TARGET_AVX512 inline void QuantizeBlock(const float* p, int n, uint8_t* rec, 
   for (int j = 0; j < KB / 4; ++j) xq[j * tn] = packed[j];
 }
 
+// acc += u8 lanes of w . the s8 quad at p broadcast to every lane: one
+// vpdpbusd with an embedded-broadcast memory operand. Written out because
+// GCC 12, given _mm512_dpbusd_epi32(acc, w, _mm512_set1_epi32(*p)), neither
+// folds the broadcast (a separate vpbroadcastd per product) nor keeps an
+// accumulator in one register across a loop it does not unroll (the 64-step
+// loop of Micro<12, Q8_256> copied every accumulator twice per step).
+RG_TARGET_AVX512 inline __m512i DotBroadcast(__m512i acc, __m512i w, const int32_t* p) {
+  asm("vpdpbusd %2%{1to16%}, %1, %0" : "+v"(acc) : "v"(w), "m"(*p));
+  return acc;
+}
+
 // Software prefetch of the weight stream (to L2, this far ahead) for tiles of
 // at least this many tokens. Measured on Zen 5, one core: for N = 8 it lifts
 // a 2560x7680 Q8 product from ~240 to ~345 GOP/s; for small N the hardware
@@ -119,7 +130,7 @@ RG_TARGET_AVX512 void Micro(const uint8_t* wg, int64_t nb, const uint8_t* tile, 
         const __m512i wv = _mm512_xor_si512(_mm512_loadu_si512(codes + 64 * j), x80);
 #pragma GCC unroll 16
         for (int t = 0; t < N; ++t)
-          acc[t] = _mm512_dpbusd_epi32(acc[t], wv, _mm512_set1_epi32(xq[j * N + t]));
+          acc[t] = DotBroadcast(acc[t], wv, xq + j * N + t);
       }
     } else {
 #pragma GCC unroll 4
@@ -129,10 +140,10 @@ RG_TARGET_AVX512 void Micro(const uint8_t* wg, int64_t nb, const uint8_t* tile, 
         const __m512i hi = _mm512_shuffle_epi8(lut, _mm512_and_si512(_mm512_srli_epi16(p, 4), m0f));
 #pragma GCC unroll 16
         for (int t = 0; t < N; ++t)
-          acc[t] = _mm512_dpbusd_epi32(acc[t], lo, _mm512_set1_epi32(xq[(2 * c) * N + t]));
+          acc[t] = DotBroadcast(acc[t], lo, xq + (2 * c) * N + t);
 #pragma GCC unroll 16
         for (int t = 0; t < N; ++t)
-          acc[t] = _mm512_dpbusd_epi32(acc[t], hi, _mm512_set1_epi32(xq[(2 * c + 1) * N + t]));
+          acc[t] = DotBroadcast(acc[t], hi, xq + (2 * c + 1) * N + t);
       }
     }
     const __m512 sw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk)));
