@@ -4,6 +4,7 @@
 
 #include "ops/activations.h"
 #include "ops/block_diag.h"
+#include "ops/quant_matmul.h"
 #include "ops/recurrence.h"
 
 namespace rg {
@@ -11,11 +12,23 @@ namespace {
 
 constexpr float kC = 8.f;  // the paper's c: a_t = a^(c r_t)
 
-// out = σ(W x + b) with W block-diagonal [H, b, b]: a gate.
-void Gate(const Config& c, const float* weight, const float* bias, const float* x, int64_t T, float* out,
-          KernelContext& k) {
-  BlockDiagMatMul(weight, x, T, c.num_heads, c.lru_block_width(), out, bias, k);
-  k.pool().ParallelFor(T * c.lru_width, 4096, [&](int64_t i0, int64_t i1, int) { SigmoidInPlace(out + i0, i1 - i0); });
+// r_t = σ(W_a x + b_a), i_t = σ(W_x x + b_x) with W block-diagonal [H, b, b]:
+// the two gates, as quantized products of one quantization of x when the
+// model has them (RecurrentWeights::a_gate_q), else in f32.
+void Gates(const Config& c, const RecurrentWeights& w, const float* x, int64_t T, float* r, float* i,
+           KernelContext& k) {
+  const int64_t H = c.num_heads, b = c.lru_block_width();
+  if (w.a_gate_q.data && w.input_gate_q.data) {
+    const MatMulTarget gates[] = {{&w.a_gate_q, r, w.a_gate_b}, {&w.input_gate_q, i, w.input_gate_b}};
+    BlockDiagMatMulQuantized(gates, x, T, H, k);
+  } else {
+    BlockDiagMatMul(w.a_gate_w, x, T, H, b, r, w.a_gate_b, k);
+    BlockDiagMatMul(w.input_gate_w, x, T, H, b, i, w.input_gate_b, k);
+  }
+  k.pool().ParallelFor(T * c.lru_width, 4096, [&](int64_t i0, int64_t i1, int) {
+    SigmoidInPlace(r + i0, i1 - i0);
+    SigmoidInPlace(i + i0, i1 - i0);
+  });
 }
 
 }  // namespace
@@ -38,8 +51,7 @@ void RgLru(const Config& c, const RecurrentWeights& w, std::span<const SeqRows<R
   float* m = s.multiplier;  // [T, L] a_t², then sqrt(1 - a_t²)
   float* ix = s.gate_x;     // [T, L] i_t, then i_t ⊙ x_t
 
-  Gate(c, w.a_gate_w, w.a_gate_b, x, T, a, k);    // r_t
-  Gate(c, w.input_gate_w, w.input_gate_b, x, T, ix, k);  // i_t
+  Gates(c, w, x, T, a, ix, k);  // r_t, i_t
 
   // log a_t = log_decay ⊙ r_t;  a_t = exp(log a_t);  a_t² = exp(2 log a_t)
   pool.ParallelFor(T, 1, [&](int64_t t0, int64_t t1, int) {

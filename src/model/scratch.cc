@@ -50,7 +50,8 @@ Scratch::Scratch(const Config& c, int64_t rows, ThreadPool& p, const KernelOptio
   // The widest input of any product: a block's matrices, or the attention
   // values' key window.
   const int64_t wide = std::max({c.lru_width, c.mlp_width, c.num_heads * c.head_dim});
-  kernels.Reserve(rows, std::max<int64_t>(wide, std::max<int64_t>(c.width, int64_t(keys))));
+  // The RG-LRU gates' inputs split into num_heads heads (quantized gates).
+  kernels.Reserve(rows, std::max<int64_t>(wide, std::max<int64_t>(c.width, int64_t(keys))), c.num_heads);
 }
 
 }  // namespace rg

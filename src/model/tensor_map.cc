@@ -20,7 +20,7 @@ void ForEachTensor(const Config& c, const std::function<void(const TensorSpec&)>
 // through them writes nothing.
 void ForEachLoadedTensor(const Weights& w, const std::function<void(const TensorSpec&, TensorValue)>& fn) {
   ForEachBoundTensor(w.config, const_cast<Weights*>(&w), [&](const TensorSpec& spec, TensorSlot slot) {
-    fn(spec, TensorValue{slot.matrix, slot.vec ? *slot.vec : nullptr});
+    fn(spec, TensorValue{slot.matrix, slot.vec ? *slot.vec : nullptr, slot.packed});
   });
 }
 
@@ -31,6 +31,7 @@ void ForEachBoundTensor(const Config& c, Weights* w,
   using R = TensorRole;
   auto mat = [&](WeightMatrix* m) { return TensorSlot{w ? m : nullptr, nullptr}; };
   auto vec = [&](const float** v) { return TensorSlot{nullptr, w ? v : nullptr}; };
+  auto gate = [&](const float** v, WeightMatrix* q) { return TensorSlot{nullptr, w ? v : nullptr, w ? q : nullptr}; };
 
   fn({names::kEmbed, {V, D}, R::kEmbedding, -1, true}, mat(w ? &w->embed : nullptr));
   for (int i = 0; i < int(c.num_layers()); ++i) {
@@ -51,9 +52,11 @@ void ForEachBoundTensor(const Config& c, Weights* w,
       t("temporal_block.conv_1d.weight", {L, 1, K}, R::kConv, vec(RG_FIELD(conv_w)));
       t("temporal_block.conv_1d.bias", {L}, R::kVector, vec(RG_FIELD(conv_b)));
       t("temporal_block.rg_lru.recurrent_param", {L}, R::kVector, vec(RG_FIELD(recurrent_param)));
-      t("temporal_block.rg_lru.input_gate_weight", {H, b, b}, R::kGateBlock, vec(RG_FIELD(input_gate_w)));
+      t("temporal_block.rg_lru.input_gate_weight", {H, b, b}, R::kGateBlock,
+        gate(RG_FIELD(input_gate_w), RG_FIELD(input_gate_q)));
       t("temporal_block.rg_lru.input_gate_bias", {H, b}, R::kVector, vec(RG_FIELD(input_gate_b)));
-      t("temporal_block.rg_lru.recurrent_gate_weight", {H, b, b}, R::kGateBlock, vec(RG_FIELD(a_gate_w)));
+      t("temporal_block.rg_lru.recurrent_gate_weight", {H, b, b}, R::kGateBlock,
+        gate(RG_FIELD(a_gate_w), RG_FIELD(a_gate_q)));
       t("temporal_block.rg_lru.recurrent_gate_bias", {H, b}, R::kVector, vec(RG_FIELD(a_gate_b)));
 #undef RG_FIELD
     } else {

@@ -45,6 +45,11 @@ WeightFormat MatrixFormatFor(TensorRole role, WeightFormat target) {
   return target;
 }
 
+std::optional<WeightFormat> GateFormatFor(WeightFormat target) {
+  if (target == WeightFormat::Q8_256 || target == WeightFormat::Q4_256) return WeightFormat::Q8_256;
+  return std::nullopt;
+}
+
 size_t MatrixStorageBytes(WeightFormat format, int64_t rows, int64_t cols) {
   switch (format) {
     case WeightFormat::F32: return size_t(rows * cols) * 4;

@@ -35,6 +35,15 @@ bool IsMatrixRole(TensorRole role);
 // output head, and 4 bits there cost most of the q4 accuracy loss.
 WeightFormat MatrixFormatFor(TensorRole role, WeightFormat target);
 
+// The format of the RG-LRU gate blocks ([H, b, b], otherwise kept f32 and
+// run by ops/block_diag) in a model whose matrices are converted to `target`:
+// the _256 formats, opt-in for prefill speed, run them as Q8_256 products
+// (ops/quant_matmul.h BlockDiagMatMulQuantized; in f32 they were 4-5% of
+// those formats' prefill); every other target keeps them f32, so bf16 / q8 /
+// q4 compute what they always did. The f32 blocks stay what is stored and
+// written. Needs b % 16 == 0 (else f32).
+std::optional<WeightFormat> GateFormatFor(WeightFormat target);
+
 // The format named `name` (WeightFormatName, or "int8" = q8).
 std::optional<WeightFormat> ParseWeightFormat(const std::string& name);
 

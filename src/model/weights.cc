@@ -28,7 +28,8 @@ void Weights::ForEachDecodeMatrix(const std::function<void(const WeightMatrix&)>
     if (spec.role == TensorRole::kMatrix || spec.name == names::kLmHead) {
       fn(*v.matrix);
     } else if (spec.role == TensorRole::kGateBlock) {  // [H, b, b]
-      fn(WeightMatrix{WeightFormat::F32, spec.shape[0] * spec.shape[1], spec.shape[2], v.vec});
+      if (v.packed && v.packed->data) fn(*v.packed);
+      else fn(WeightMatrix{WeightFormat::F32, spec.shape[0] * spec.shape[1], spec.shape[2], v.vec});
     }
   });
 }
@@ -68,6 +69,9 @@ class WeightsLoader {
     }
     if (opt_.advise_huge_pages) ckpt.AdviseHugePages();
     packed_ = ReadPackedLayout(ckpt);
+    // The matrices' format decides the gates' (a packed directory ignores matrix_format).
+    const std::optional<WeightFormat> target = packed_.format ? packed_.format : opt_.matrix_format;
+    if (target && c.lru_block_width() % kQuantGroupRows == 0) gate_format_ = GateFormatFor(*target);
 
     ForEachBoundTensor(c, w.get(), [&](const TensorSpec& spec, TensorSlot slot) {
       const TensorView* tv = ckpt.Find(spec.name);
@@ -94,6 +98,7 @@ class WeightsLoader {
         if (slot.matrix->data == tv->data) Place(slot.matrix, *tv);
       } else {
         *slot.vec = LoadVector(*w, *tv, spec.role);
+        if (slot.packed && gate_format_) *slot.packed = PackGate(*w, spec, *slot.vec);
       }
       if (opt_.copy_to_huge_pages) Checkpoint::ReleasePages(*tv);
     });
@@ -204,6 +209,22 @@ class WeightsLoader {
     return out;
   }
 
+  // The gate blocks gate [H, b_in, b_out] (f32, as loaded) as one quantized
+  // matrix [H*b, b] in gate_format_.
+  WeightMatrix PackGate(Weights& w, const TensorSpec& spec, const float* gate) {
+    const int64_t H = spec.shape[0], b = spec.shape[1];
+    WeightMatrix m{*gate_format_, H * b, b, nullptr};
+    w.owned_.emplace_back(QuantizedBytes(m.format, m.rows, m.cols));
+    ThreadPool local(1);
+    try {
+      QuantizeBlockDiag(m.format, gate, H, b, w.owned_.back().data(), opt_.pool ? *opt_.pool : local);
+    } catch (const Error& e) {
+      Fail(dir_, ": tensor '", spec.name, "': cannot quantize to ", WeightFormatName(m.format), ": ", e.what());
+    }
+    m.data = w.owned_.back().data();
+    return m;
+  }
+
   WeightMatrix LoadMatrix(Weights& w, const TensorView& tv, TensorRole role) {
     WeightMatrix m;
     m.rows = tv.shape[0];
@@ -229,6 +250,7 @@ class WeightsLoader {
   std::string dir_;
   LoadOptions opt_;
   PackedLayout packed_;  // of an `rgemma quantize` directory (model/quantized_dir.h)
+  std::optional<WeightFormat> gate_format_;  // GateFormatFor the matrices' format, if any
 };
 
 std::shared_ptr<const Weights> Weights::Load(const std::string& dir, const LoadOptions& opt) {

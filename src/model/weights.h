@@ -38,6 +38,11 @@ struct RecurrentWeights {
   const float* input_gate_b;       // [H, b]
   const float* a_gate_w;           // [H, b_in, b_out]
   const float* a_gate_b;           // [H, b]
+  // The gates as quantized products when GateFormatFor(the matrices' format)
+  // asks for it (model/weight_convert.h): [H*b, b], row h*b + j = column j of
+  // block h (ops/quant.h QuantizeBlockDiag). data null: the f32 blocks run.
+  WeightMatrix input_gate_q;
+  WeightMatrix a_gate_q;
 };
 
 struct AttentionWeights {
@@ -64,16 +69,18 @@ struct LayerWeights {
   MlpWeights mlp;
 };
 
-// Where ForEachBoundTensor puts a tensor: one of the two is set.
+// Where ForEachBoundTensor puts a tensor: one of matrix / vec is set.
 struct TensorSlot {
   WeightMatrix* matrix = nullptr;
   const float** vec = nullptr;
+  WeightMatrix* packed = nullptr;  // kGateBlock: where its quantized form goes, if any
 };
 
-// A loaded tensor, as ForEachLoadedTensor shows it: one of the two is set.
+// A loaded tensor, as ForEachLoadedTensor shows it: one of matrix / vec is set.
 struct TensorValue {
   const WeightMatrix* matrix = nullptr;
   const float* vec = nullptr;  // null only if the tensor was not loaded
+  const WeightMatrix* packed = nullptr;  // kGateBlock: its quantized form (data null if none)
 };
 
 struct LoadOptions {

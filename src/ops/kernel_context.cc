@@ -13,8 +13,8 @@ KernelContext::KernelContext(ThreadPool& pool, const KernelOptions& options)
       isa_(ClampToHardware(options.isa.value_or(ActiveIsa()))),
       per_thread_(size_t(pool.size())) {}
 
-void KernelContext::Reserve(int64_t max_t, int64_t max_cols) {
-  Grow(shared_, QuantMatMulSharedBytes(max_t, max_cols));
+void KernelContext::Reserve(int64_t max_t, int64_t max_cols, int64_t max_segments) {
+  Grow(shared_, QuantMatMulSharedBytes(max_t, max_cols, max_segments));
   const size_t per_thread = std::max(mm::MatMulWorkBytes(isa_, max_cols, max_t), QuantMatMulThreadBytes(max_cols));
   for (AlignedBuffer& b : per_thread_) Grow(b, per_thread);
 }

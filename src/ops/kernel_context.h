@@ -51,8 +51,9 @@ class KernelContext {
   Isa isa() const { return isa_; }  // resolved and clamped
 
   // Sizes every buffer for products of up to max_t tokens and max_cols input
-  // columns, so that such calls allocate nothing (a session calls it once).
-  void Reserve(int64_t max_t, int64_t max_cols);
+  // columns (inputs in up to max_segments heads for block-diagonal products),
+  // so that such calls allocate nothing (a session calls it once).
+  void Reserve(int64_t max_t, int64_t max_cols, int64_t max_segments = 1);
 
   // Work memory of one product, 64-byte aligned, contents undefined. A
   // buffer smaller than asked for is regrown (allocation only past Reserve).

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "core/dtype.h"
 #include "core/error.h"
@@ -304,6 +305,19 @@ void QuantizeMatrix(WeightFormat f, const float* src, int64_t rows, int64_t cols
 void QuantizeMatrixBF16(WeightFormat f, const uint16_t* src, int64_t rows, int64_t cols,
                         void* dst, ThreadPool& pool) {
   QuantizeAny(f, src, rows, cols, dst, pool);
+}
+
+void QuantizeBlockDiag(WeightFormat f, const float* src, int64_t H, int64_t b, void* dst, ThreadPool& pool) {
+  RG_CHECK(H > 0 && b > 0 && b % kQuantGroupRows == 0, "QuantizeBlockDiag: ", H, " blocks of width ", b,
+           " (the width must be a multiple of ", kQuantGroupRows, ")");
+  std::vector<float> t(size_t(b * b));  // [b_out, b_in] one block, transposed
+  for (int64_t h = 0; h < H; ++h) {
+    const float* blk = src + h * b * b;  // [b_in, b_out]
+    for (int64_t i = 0; i < b; ++i)
+      for (int64_t j = 0; j < b; ++j) t[size_t(j * b + i)] = blk[i * b + j];
+    uint8_t* head = static_cast<uint8_t*>(dst) + size_t(h * b / kQuantGroupRows) * QuantizedGroupBytes(f, b);
+    QuantizeMatrix(f, t.data(), b, b, head, pool);
+  }
 }
 
 void DequantizeRow(const WeightMatrix& w, int64_t r, float* out) {

@@ -112,6 +112,12 @@ void QuantizeMatrix(WeightFormat f, const float* src, int64_t rows, int64_t cols
 void QuantizeMatrixBF16(WeightFormat f, const uint16_t* src, int64_t rows, int64_t cols,
                         void* dst, ThreadPool& pool);
 
+// Packs the H square blocks of a block-diagonal matrix in the checkpoint's
+// layout, src [H, b_in, b_out] (ops/block_diag.h), as one matrix [H*b, b] whose
+// row h*b + j is column j of block h (the layout of BlockDiagMatMulQuantized):
+// QuantizedBytes(f, H*b, b) bytes. b % 16 == 0.
+void QuantizeBlockDiag(WeightFormat f, const float* src, int64_t H, int64_t b, void* dst, ThreadPool& pool);
+
 // out[c] = W[r, c] for c in [0, cols) (the dequantized value d * level).
 void DequantizeRow(const WeightMatrix& w, int64_t r, float* out);
 

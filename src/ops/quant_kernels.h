@@ -10,6 +10,13 @@
 //   float sx[n]            the block's activation scale, per token
 //   int32 xq[KB / 4][n]    xq[j][t] = the 4 int8 codes of columns 4j..4j+3 of token t
 // so a kernel broadcasts xq[j][t] against 16 rows x 4 columns of weights.
+//
+// Segments (the heads of a block-diagonal product): x [T, segs * seg_cols]
+// is quantized per segment, blocks restarting at each segment's first column
+// (nbs = ceil(seg_cols / KB) blocks each, the last possibly partial), so a
+// token has nb_acts = segs * nbs records, segment s's from s * nbs on. Weight
+// row r reads segment r / seg_rows. A plain product is one segment:
+// seg_cols = cols, nb_acts = nb, seg_rows = rows.
 #pragma once
 
 #include <cstddef>
@@ -38,18 +45,29 @@ void QuantizeActBlock(const float* x, int n, int kb, int8_t* q, float* sx, int32
 struct QuantKernelArgs {
   WeightFormat format;
   const uint8_t* w;  // packed weights
-  int64_t rows, cols, nb, T;
+  int64_t rows, cols, nb, T;  // nb: weight blocks per row (= per segment of x)
   const uint8_t* acts;  // tiled as above with tile size nt
+  int64_t nb_acts;      // records per token in acts
+  int64_t seg_rows;     // weight rows per segment of x
   int nt;
-  float* y;
+  float* y;  // [T, rows]
   const float* bias;
 };
 
-// Quantizes tokens of tiles [k0, k1) of x [T, cols] into acts (blocks of kb).
-void QuantizeActsAvx512(const float* x, int64_t cols, int kb, int64_t nb, int64_t T, int nt,
-                        int64_t k0, int64_t k1, uint8_t* acts);
-void QuantizeActsAvx2(const float* x, int64_t cols, int kb, int64_t nb, int64_t T, int nt,
-                      int64_t k0, int64_t k1, uint8_t* acts);
+// How a product's input splits into segments (see above).
+struct ActSegments {
+  int64_t count;  // segments of x
+  int64_t cols;   // columns of each
+  int kb;         // block width
+  int64_t blocks() const { return (cols + kb - 1) / kb; }  // nbs, per segment
+  int64_t records() const { return count * blocks(); }      // nb_acts, per token
+};
+
+// Quantizes tokens of tiles [k0, k1) of x [T, seg.count * seg.cols] into acts.
+void QuantizeActsAvx512(const float* x, const ActSegments& seg, int64_t T, int nt, int64_t k0, int64_t k1,
+                        uint8_t* acts);
+void QuantizeActsAvx2(const float* x, const ActSegments& seg, int64_t T, int nt, int64_t k0, int64_t k1,
+                      uint8_t* acts);
 // Computes y for row groups [g0, g1) and all T tokens.
 void QuantMatMulAvx512(const QuantKernelArgs& a, int64_t g0, int64_t g1);
 void QuantMatMulAvx2(const QuantKernelArgs& a, int64_t g0, int64_t g1);

@@ -49,9 +49,24 @@ void MatMulQuantizedShared(std::span<const MatMulTarget> targets, const float* x
 void MatMulQuantizedScalar(const WeightMatrix& w, const float* x, int64_t T, float* y,
                            const float* bias);
 
-// Work memory of products of up to T tokens and cols columns at any level
-// and format (KernelContext::Reserve): shared, and per thread.
-size_t QuantMatMulSharedBytes(int64_t T, int64_t cols);
+// Block-diagonal products (the RG-LRU gates of the _256 formats) with H
+// square blocks [b, b] stacked as one quantized matrix w [H*b, b]: row h*b + j
+// holds column j of the checkpoint's block W[h] (ops/block_diag.h), so
+//   y[t, h*b + j] = sum_i w[h*b + j, i] * x[t, h*b + i] (+ bias[h*b + j]),
+// x, y [T, H*b]. Each head's b inputs are quantized on their own (blocks
+// restart at the head's first column), then the same kernels run: every
+// output equals MatMulQuantized of its head alone. b % 16 == 0. Targets of
+// one format share x (both gates: one quantization, one hand-off).
+void BlockDiagMatMulQuantized(std::span<const MatMulTarget> targets, const float* x, int64_t T, int64_t H,
+                              KernelContext& ctx);
+// Its oracle: MatMulQuantizedScalar per head on gathered copies.
+void BlockDiagMatMulQuantizedScalar(const WeightMatrix& w, const float* x, int64_t T, int64_t H, float* y,
+                                    const float* bias);
+
+// Work memory of products of up to T tokens and cols columns, x in up to
+// `segments` segments (block-diagonal heads), at any level and format
+// (KernelContext::Reserve): shared, and per thread.
+size_t QuantMatMulSharedBytes(int64_t T, int64_t cols, int64_t segments = 1);
 size_t QuantMatMulThreadBytes(int64_t cols);
 
 }  // namespace rg

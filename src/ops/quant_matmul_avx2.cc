@@ -106,14 +106,15 @@ RG_TARGET_AVX2 void Kernel(const QuantKernelArgs& a, int64_t g0, int64_t g1) {
     const int64_t ge = std::min(g1, gs + gb);
     for (int64_t k = 0; k < tiles; ++k) {
       const int n = int(std::min<int64_t>(nt, a.T - k * nt));
-      const uint8_t* tile = ActTile(const_cast<uint8_t*>(a.acts), k, a.nb, nt, KB);
+      const uint8_t* tile = ActTile(const_cast<uint8_t*>(a.acts), k, a.nb_acts, nt, KB);
       float* yk = a.y + k * nt * a.rows;
       for (int64_t g = gs; g < ge; ++g) {
         const uint8_t* wg = a.w + size_t(g) * gbytes;
         const int64_t r0 = g * 16;
         const int valid = int(std::min<int64_t>(16, a.rows - r0));
-        if (n == 2) Micro<2, Q4, KB>(wg, a.nb, tile, yk, a.rows, r0, valid, a.bias);
-        else Micro<1, Q4, KB>(wg, a.nb, tile, yk, a.rows, r0, valid, a.bias);
+        const uint8_t* ts = tile + size_t(r0 / a.seg_rows * a.nb) * ActRecordBytes(KB) * n;
+        if (n == 2) Micro<2, Q4, KB>(wg, a.nb, ts, yk, a.rows, r0, valid, a.bias);
+        else Micro<1, Q4, KB>(wg, a.nb, ts, yk, a.rows, r0, valid, a.bias);
       }
     }
   }
@@ -123,25 +124,28 @@ RG_TARGET_AVX2 void Kernel(const QuantKernelArgs& a, int64_t g0, int64_t g1) {
 
 // Activation quantization for this kernel: the scalar definition, laid out in
 // tiles (the AVX2 level is a fallback; this is not its bottleneck).
-void QuantizeActsAvx2(const float* x, int64_t cols, int kb, int64_t nb, int64_t T, int nt, int64_t k0,
-                      int64_t k1, uint8_t* acts) {
+void QuantizeActsAvx2(const float* x, const ActSegments& seg, int64_t T, int nt, int64_t k0, int64_t k1,
+                      uint8_t* acts) {
+  const int kb = seg.kb;
+  const int64_t nbs = seg.blocks(), nb = seg.records(), ld = seg.count * seg.cols;
   for (int64_t k = k0; k < k1; ++k) {
     const int tn = int(std::min<int64_t>(nt, T - k * nt));
     uint8_t* tile = ActTile(acts, k, nb, nt, kb);
-    for (int t = 0; t < tn; ++t) {
-      const float* xt = x + (k * nt + t) * cols;
-      for (int64_t b = 0; b < nb; ++b) {
-        uint8_t* rec = tile + size_t(b) * ActRecordBytes(kb) * tn;
-        int8_t q[256];  // [kb]
-        float sx;
-        int32_t sum;
-        QuantizeActBlock(xt + b * kb, int(std::min<int64_t>(kb, cols - b * kb)), kb, q, &sx, &sum);
-        const int32_t corr = -128 * sum;
-        std::memcpy(rec + 4 * t, &corr, 4);
-        std::memcpy(rec + 4 * tn + 4 * t, &sx, 4);
-        for (int j = 0; j < kb / 4; ++j) std::memcpy(rec + 8 * tn + 4 * (j * tn + t), q + 4 * j, 4);
+    for (int t = 0; t < tn; ++t)
+      for (int64_t s = 0; s < seg.count; ++s) {
+        const float* xs = x + (k * nt + t) * ld + s * seg.cols;
+        for (int64_t b = 0; b < nbs; ++b) {
+          uint8_t* rec = tile + size_t(s * nbs + b) * ActRecordBytes(kb) * tn;
+          int8_t q[256];  // [kb]
+          float sx;
+          int32_t sum;
+          QuantizeActBlock(xs + b * kb, int(std::min<int64_t>(kb, seg.cols - b * kb)), kb, q, &sx, &sum);
+          const int32_t corr = -128 * sum;
+          std::memcpy(rec + 4 * t, &corr, 4);
+          std::memcpy(rec + 4 * tn + 4 * t, &sx, 4);
+          for (int j = 0; j < kb / 4; ++j) std::memcpy(rec + 8 * tn + 4 * (j * tn + t), q + 4 * j, 4);
+        }
       }
-    }
   }
 }
 

@@ -186,11 +186,12 @@ RG_TARGET_AVX512 void Kernel(const QuantKernelArgs& a, int64_t g0, int64_t g1) {
     const int64_t ge = std::min(g1, gs + gb);
     for (int64_t k = 0; k < tiles; ++k) {
       const int n = int(std::min<int64_t>(nt, a.T - k * nt));
-      const uint8_t* tile = ActTile(const_cast<uint8_t*>(a.acts), k, a.nb, nt, S::kKb);
+      const uint8_t* tile = ActTile(const_cast<uint8_t*>(a.acts), k, a.nb_acts, nt, S::kKb);
       for (int64_t g = gs; g < ge; ++g) {
         const int64_t r0 = g * 16, left = a.rows - r0;
         const __mmask16 rmask = left >= 16 ? __mmask16(0xffff) : __mmask16((1u << left) - 1);
-        MicroN<F>(n, a.w + size_t(g) * gbytes, a.nb, tile, a.y + k * nt * a.rows, a.rows, r0,
+        const size_t seg_offset = size_t(r0 / a.seg_rows * a.nb) * ActRecordBytes(S::kKb) * n;
+        MicroN<F>(n, a.w + size_t(g) * gbytes, a.nb, tile + seg_offset, a.y + k * nt * a.rows, a.rows, r0,
                   rmask, a.bias);
       }
     }
@@ -198,17 +199,19 @@ RG_TARGET_AVX512 void Kernel(const QuantKernelArgs& a, int64_t g0, int64_t g1) {
 }
 
 template <int KB>
-RG_TARGET_AVX512 void QuantizeActs(const float* x, int64_t cols, int64_t nb, int64_t T, int nt,
-                                   int64_t k0, int64_t k1, uint8_t* acts) {
+RG_TARGET_AVX512 void QuantizeActs(const float* x, const ActSegments& seg, int64_t T, int nt, int64_t k0,
+                                   int64_t k1, uint8_t* acts) {
+  const int64_t nbs = seg.blocks(), nb = seg.records(), ld = seg.count * seg.cols;
   for (int64_t k = k0; k < k1; ++k) {
     const int tn = int(std::min<int64_t>(nt, T - k * nt));
     uint8_t* tile = ActTile(acts, k, nb, nt, KB);
-    for (int t = 0; t < tn; ++t) {
-      const float* xt = x + (k * nt + t) * cols;
-      for (int64_t b = 0; b < nb; ++b)
-        QuantizeBlock<KB>(xt + b * KB, int(std::min<int64_t>(KB, cols - b * KB)),
-                          tile + size_t(b) * ActRecordBytes(KB) * tn, tn, t);
-    }
+    for (int t = 0; t < tn; ++t)
+      for (int64_t s = 0; s < seg.count; ++s) {
+        const float* xs = x + (k * nt + t) * ld + s * seg.cols;
+        for (int64_t b = 0; b < nbs; ++b)
+          QuantizeBlock<KB>(xs + b * KB, int(std::min<int64_t>(KB, seg.cols - b * KB)),
+                            tile + size_t(s * nbs + b) * ActRecordBytes(KB) * tn, tn, t);
+      }
   }
 }
 
@@ -218,10 +221,10 @@ RG_TARGET_AVX512 void QuantizeActs(const float* x, int64_t cols, int64_t nb, int
 // Q8_256 389 / 387 / 373 GOP/s at tiles 8 / 12 / 16, Q4_256 404 / 375 / 406.
 int MaxTileAvx512(WeightFormat f) { return IsQ4Family(f) ? 8 : 12; }
 
-void QuantizeActsAvx512(const float* x, int64_t cols, int kb, int64_t nb, int64_t T, int nt,
-                        int64_t k0, int64_t k1, uint8_t* acts) {
-  if (kb == 256) QuantizeActs<256>(x, cols, nb, T, nt, k0, k1, acts);
-  else QuantizeActs<32>(x, cols, nb, T, nt, k0, k1, acts);
+void QuantizeActsAvx512(const float* x, const ActSegments& seg, int64_t T, int nt, int64_t k0, int64_t k1,
+                        uint8_t* acts) {
+  if (seg.kb == 256) QuantizeActs<256>(x, seg, T, nt, k0, k1, acts);
+  else QuantizeActs<32>(x, seg, T, nt, k0, k1, acts);
 }
 
 void QuantMatMulAvx512(const QuantKernelArgs& a, int64_t g0, int64_t g1) {

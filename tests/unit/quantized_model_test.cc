@@ -256,6 +256,49 @@ TEST(QuantizedModel, ExplicitLmHeadIsQ8AndEachShardListsItsOwnTensors) {
   EXPECT_EQ(w->embed.format, WeightFormat::Q8);
 }
 
+// The RG-LRU gates follow the matrices: quantized (as Q8_256 [H*b, b]) for
+// the _256 formats only; bf16 / q8 / q4 keep the f32 blocks. The decode cost
+// counts what runs.
+TEST(QuantizedModel, GatesAreQuantizedForThe256FormatsOnly) {
+  TempDir t;
+  for (const std::string to : {"q8", "q4", "q8_256", "q4_256"}) {
+    SCOPED_TRACE(to);
+    const std::string out = t.path + "/small-" + to;
+    Quantize(kFixtures + "/small", to, out);
+    LoadOptions opt;
+    opt.matrix_format = ParseWeightFormat(to);
+    for (const auto& w : {Weights::Load(kFixtures + "/small", opt), Weights::Load(out)}) {
+      const Config& c = w->config;
+      const int64_t H = c.num_heads, b = c.lru_block_width();
+      size_t gate_bytes = 0, recurrent = 0;
+      for (const LayerWeights& l : w->layers) {
+        const auto* r = std::get_if<RecurrentWeights>(&l.temporal);
+        if (!r) continue;
+        ++recurrent;
+        for (const WeightMatrix* q : {&r->a_gate_q, &r->input_gate_q}) {
+          if (to.size() > 2) {  // _256
+            ASSERT_NE(q->data, nullptr);
+            EXPECT_EQ(q->format, WeightFormat::Q8_256);
+            EXPECT_EQ(q->rows, H * b);
+            EXPECT_EQ(q->cols, b);
+            gate_bytes += WeightMatrixBytes(*q);
+          } else {
+            EXPECT_EQ(q->data, nullptr);
+            gate_bytes += size_t(H * b * b) * 4;
+          }
+        }
+        EXPECT_NE(r->a_gate_w, nullptr);  // the f32 blocks stay loaded (written, fingerprinted)
+      }
+      ASSERT_GT(recurrent, 0u);
+      size_t matrices = 0;
+      ForEachLoadedTensor(*w, [&](const TensorSpec& s, TensorValue v) {
+        if (s.role == TensorRole::kMatrix || s.name == kLmHead) matrices += WeightMatrixBytes(*v.matrix);
+      });
+      EXPECT_EQ(w->matrix_bytes_per_token(), matrices + gate_bytes);
+    }
+  }
+}
+
 // ---- (2) quantizing at load == quantizing to disk
 
 TEST(QuantizedModel, QuantizeOnLoadMatchesQuantizedDirectory) {
