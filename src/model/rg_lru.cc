@@ -12,11 +12,11 @@ namespace {
 
 constexpr float kC = 8.f;  // the paper's c: a_t = a^(c r_t)
 
-// r_t = σ(W_a x + b_a), i_t = σ(W_x x + b_x) with W block-diagonal [H, b, b]:
-// the two gates, as quantized products of one quantization of x when the
-// model has them (RecurrentWeights::a_gate_q), else in f32.
-void Gates(const Config& c, const RecurrentWeights& w, const float* x, int64_t T, float* r, float* i,
-           KernelContext& k) {
+// W_a x + b_a and W_x x + b_x with W block-diagonal [H, b, b]: the two gates
+// before their sigmoid, as quantized products of one quantization of x when
+// the model has them (RecurrentWeights::a_gate_q), else in f32.
+void GateProducts(const Config& c, const RecurrentWeights& w, const float* x, int64_t T, float* r, float* i,
+                  KernelContext& k) {
   const int64_t H = c.num_heads, b = c.lru_block_width();
   if (w.a_gate_q.data && w.input_gate_q.data) {
     const MatMulTarget gates[] = {{&w.a_gate_q, r, w.a_gate_b}, {&w.input_gate_q, i, w.input_gate_b}};
@@ -25,10 +25,6 @@ void Gates(const Config& c, const RecurrentWeights& w, const float* x, int64_t T
     BlockDiagMatMul(w.a_gate_w, x, T, H, b, r, w.a_gate_b, k);
     BlockDiagMatMul(w.input_gate_w, x, T, H, b, i, w.input_gate_b, k);
   }
-  k.pool().ParallelFor(T * c.lru_width, 4096, [&](int64_t i0, int64_t i1, int) {
-    SigmoidInPlace(r + i0, i1 - i0);
-    SigmoidInPlace(i + i0, i1 - i0);
-  });
 }
 
 }  // namespace
@@ -51,23 +47,12 @@ void RgLru(const Config& c, const RecurrentWeights& w, std::span<const SeqRows<R
   float* m = s.multiplier;  // [T, L] a_t², then sqrt(1 - a_t²)
   float* ix = s.gate_x;     // [T, L] i_t, then i_t ⊙ x_t
 
-  Gates(c, w, x, T, a, ix, k);  // r_t, i_t
+  GateProducts(c, w, x, T, a, ix, k);
 
-  // log a_t = log_decay ⊙ r_t;  a_t = exp(log a_t);  a_t² = exp(2 log a_t)
-  pool.ParallelFor(T, 1, [&](int64_t t0, int64_t t1, int) {
-    for (int64_t t = t0; t < t1; ++t)
-      for (int64_t ch = 0; ch < L; ++ch) {
-        const float log_a = w.log_decay[ch] * a[t * L + ch];
-        a[t * L + ch] = log_a;
-        m[t * L + ch] = 2.f * log_a;
-      }
-  });
-  pool.ParallelFor(T * L, 4096, [&](int64_t i0, int64_t i1, int) {
-    ExpInPlace(a + i0, i1 - i0);
-    ExpInPlace(m + i0, i1 - i0);
-  });
-
-  // i_t ⊙ x_t and its multiplier sqrt(1 - a_t²); at pos 0 the reset: a = 0, multiplier 1.
+  // Row by row, in one hand-off (each step elementwise, so the same values as
+  // whole-array passes): r_t = σ(.), i_t = σ(.); log a_t = log_decay ⊙ r_t;
+  // a_t = exp(log a_t), a_t² = exp(2 log a_t); i_t ⊙ x_t and its multiplier
+  // sqrt(1 - a_t²); at pos 0 the reset: a = 0, multiplier 1.
   pool.ParallelFor(T, 1, [&](int64_t t0, int64_t t1, int) {
     for (int64_t t = t0; t < t1; ++t) {
       const SeqRows<RecurrentState>& sq = SeqOfRow(seqs, t);
@@ -76,6 +61,15 @@ void RgLru(const Config& c, const RecurrentWeights& w, std::span<const SeqRows<R
       float* m_t = m + t * L;
       float* ix_t = ix + t * L;
       const float* x_t = x + t * L;
+      SigmoidInPlace(a_t, L);
+      SigmoidInPlace(ix_t, L);
+      for (int64_t ch = 0; ch < L; ++ch) {
+        const float log_a = w.log_decay[ch] * a_t[ch];
+        a_t[ch] = log_a;
+        m_t[ch] = 2.f * log_a;
+      }
+      ExpInPlace(a_t, L);
+      ExpInPlace(m_t, L);
       for (int64_t ch = 0; ch < L; ++ch) {
         ix_t[ch] = x_t[ch] * ix_t[ch];
         m_t[ch] = reset ? 1.f : std::sqrt(1.f - m_t[ch]);

@@ -1,5 +1,7 @@
 // Block-diagonal product with H square F32 blocks (the RG-LRU gates), in the
-// checkpoint's own layout (HF / the reference: einsum "...hi,hij->...hj"):
+// checkpoint's own layout (HF / the reference: einsum "...hi,hij->...hj");
+// the _256 formats run them quantized instead (ops/quant_matmul.h
+// BlockDiagMatMulQuantized):
 //   y[t, h*b + j] = bias[h*b + j] + sum_i x[t, h*b + i] * W[h, i, j]
 // w [H, b_in, b_out], x and y [T, H*b], bias [H*b] or null; y must not
 // overlap x.
