@@ -72,7 +72,7 @@ void RegisterQuantize(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("quantize", "Write a copy of a model with bf16 / 8-bit / 4-bit matrices (q4: embedding / output head at 8 bits)");
   AddModelDirFlag(cmd, &a->model, "Input model directory")->required();
   cmd->add_option("--to", a->to, "Target format: bf16, q8 (int8) or q4 (embedding / output head kept at q8); "
-                  "q8_256 / q4_256: the same with one scale per 256 columns (faster prefill, less accurate)")->required()
+                  "q8_256 / q4_256: the same with one scale per 256 columns, RG-LRU gates in int8 (faster prefill, less accurate)")->required()
       ->check(CLI::IsMember({"bf16", "q8", "int8", "q4", "q8_256", "q4_256"}));
   cmd->add_option("--out", a->out, "Output directory (new or empty; written under a temporary name, then renamed)")
       ->required()->check(NonEmpty);
