@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "core/error.h"
 #include "ops/quant.h"
 #include "ops/quant_kernels.h"
 
@@ -30,9 +31,15 @@ struct Shape {
   static constexpr size_t kBlockBytes = kHeader + size_t(16) * kKb * (kQ4 ? 4 : 8) / 8;
 };
 
-// One token's block of n (<= KB) values; writes its slot of a tile record.
+// The largest token tile of these kernels (MaxTileAvx512).
+constexpr int kMaxTile = 12;
+
+// One token's block of n (<= KB) values: its corr and sx slots of a tile
+// record, and its KB / 4 code words to words[0, KB / 4) (TransposeWords puts
+// them in the record: strided stores straight into it cost more than the
+// quantization itself).
 template <int KB>
-RG_TARGET_AVX512 inline void QuantizeBlock(const float* p, int n, uint8_t* rec, int tn, int t) {
+RG_TARGET_AVX512 inline void QuantizeBlock(const float* p, int n, uint8_t* rec, int tn, int t, int32_t* words) {
   constexpr int V = KB / 16;  // vectors of 16 values
   __m512 x[V];
   __mmask16 bad = 0;
@@ -48,25 +55,41 @@ RG_TARGET_AVX512 inline void QuantizeBlock(const float* p, int n, uint8_t* rec, 
   const float amax = _mm512_reduce_max_ps(amax_v);
   int32_t* corr = reinterpret_cast<int32_t*>(rec) + t;
   float* sx = reinterpret_cast<float*>(rec + 4 * tn) + t;
-  int32_t* xq = reinterpret_cast<int32_t*>(rec + 8 * tn) + t;
   if (bad || amax < 1e-30f) {
     *corr = 0;
     *sx = bad ? NAN : 0.f;
-    for (int j = 0; j < KB / 4; ++j) xq[j * tn] = 0;
+    std::memset(words, 0, KB);
     return;
   }
   const __m512 inv = _mm512_set1_ps(127.f / amax);
   __m512i sum = _mm512_setzero_si512();
-  alignas(64) int32_t packed[KB / 4];
 #pragma GCC unroll 16
   for (int v = 0; v < V; ++v) {
     const __m512i q = _mm512_cvtps_epi32(_mm512_mul_ps(x[v], inv));
     sum = _mm512_add_epi32(sum, q);
-    _mm_store_si128(reinterpret_cast<__m128i*>(packed + 4 * v), _mm512_cvtepi32_epi8(q));
+    _mm_store_si128(reinterpret_cast<__m128i*>(words + 4 * v), _mm512_cvtepi32_epi8(q));
   }
   *corr = -128 * _mm512_reduce_add_epi32(sum);
   *sx = amax / 127.f;
-  for (int j = 0; j < KB / 4; ++j) xq[j * tn] = packed[j];
+}
+
+// The gather indices of TransposeWords for a tile of tn tokens: entry
+// p = j * tn + t of the record's xq[KB / 4][tn] comes from words[t][j].
+template <int KB>
+void TransposeIndices(int tn, int32_t* idx /* [tn * KB / 4] */) {
+  for (int p = 0; p < tn * KB / 4; ++p) idx[p] = (p % tn) * (KB / 4) + p / tn;
+}
+
+// words [tn][KB / 4] (L1) -> xq [KB / 4][tn] of a record, in full vector stores.
+template <int KB>
+RG_TARGET_AVX512 inline void TransposeWords(const int32_t* words, const int32_t* idx, int tn, int32_t* xq) {
+  const int total = tn * KB / 4;
+  for (int p = 0; p < total; p += 16) {
+    const __mmask16 m = total - p >= 16 ? __mmask16(0xffff) : __mmask16((1u << (total - p)) - 1);
+    const __m512i iv = _mm512_maskz_loadu_epi32(m, idx + p);
+    const __m512i v = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m, iv, words, 4);
+    _mm512_mask_storeu_epi32(xq + p, m, v);
+  }
 }
 
 // acc += u8 lanes of w . the s8 quad at p broadcast to every lane: one
@@ -202,15 +225,20 @@ template <int KB>
 RG_TARGET_AVX512 void QuantizeActs(const float* x, const ActSegments& seg, int64_t T, int nt, int64_t k0,
                                    int64_t k1, uint8_t* acts) {
   const int64_t nbs = seg.blocks(), nb = seg.records(), ld = seg.count * seg.cols;
+  alignas(64) int32_t words[kMaxTile * KB / 4];  // [tn][KB / 4] one record's codes, token-major
+  alignas(64) int32_t idx[kMaxTile * KB / 4];
+  int idx_tn = 0;
   for (int64_t k = k0; k < k1; ++k) {
     const int tn = int(std::min<int64_t>(nt, T - k * nt));
+    if (tn != idx_tn) TransposeIndices<KB>(tn, idx), idx_tn = tn;
     uint8_t* tile = ActTile(acts, k, nb, nt, KB);
-    for (int t = 0; t < tn; ++t)
-      for (int64_t s = 0; s < seg.count; ++s) {
-        const float* xs = x + (k * nt + t) * ld + s * seg.cols;
-        for (int64_t b = 0; b < nbs; ++b)
-          QuantizeBlock<KB>(xs + b * KB, int(std::min<int64_t>(KB, seg.cols - b * KB)),
-                            tile + size_t(s * nbs + b) * ActRecordBytes(KB) * tn, tn, t);
+    for (int64_t s = 0; s < seg.count; ++s)
+      for (int64_t b = 0; b < nbs; ++b) {
+        uint8_t* rec = tile + size_t(s * nbs + b) * ActRecordBytes(KB) * tn;
+        const int n = int(std::min<int64_t>(KB, seg.cols - b * KB));
+        for (int t = 0; t < tn; ++t)
+          QuantizeBlock<KB>(x + (k * nt + t) * ld + s * seg.cols + b * KB, n, rec, tn, t, words + t * (KB / 4));
+        TransposeWords<KB>(words, idx, tn, reinterpret_cast<int32_t*>(rec + 8 * tn));
       }
   }
 }
@@ -219,10 +247,11 @@ RG_TARGET_AVX512 void QuantizeActs(const float* x, const ActSegments& seg, int64
 
 // Measured per core, 2560 x 7680 x 128 tokens (bench_quant 1 best one):
 // Q8_256 389 / 387 / 373 GOP/s at tiles 8 / 12 / 16, Q4_256 404 / 375 / 406.
-int MaxTileAvx512(WeightFormat f) { return IsQ4Family(f) ? 8 : 12; }
+int MaxTileAvx512(WeightFormat f) { return IsQ4Family(f) ? 8 : kMaxTile; }
 
 void QuantizeActsAvx512(const float* x, const ActSegments& seg, int64_t T, int nt, int64_t k0, int64_t k1,
                         uint8_t* acts) {
+  RG_CHECK(nt >= 1 && nt <= kMaxTile, "QuantizeActsAvx512: tile of ", nt, " tokens (at most ", kMaxTile, ")");
   if (seg.kb == 256) QuantizeActs<256>(x, seg, T, nt, k0, k1, acts);
   else QuantizeActs<32>(x, seg, T, nt, k0, k1, acts);
 }
