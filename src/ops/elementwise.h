@@ -7,6 +7,9 @@
 
 namespace rg {
 
+// sum of x[i]^2 over [0, n), in a fixed order (16 interleaved partial sums).
+float SumOfSquares(const float* x, int64_t n);
+
 // out = x * rsqrt(mean(x^2) + eps) * scale   (scale already holds 1 + w)
 void RmsNorm(const float* x, const float* scale, int64_t n, float eps, float* out);
 
