@@ -20,6 +20,17 @@ std::vector<int32_t> RandomTokens(size_t n, int64_t vocab, uint32_t seed) {
   return t;
 }
 
+// Logits [T, V] of tokens fed to s one at a time.
+std::vector<float> StepAll(Session& s, const std::vector<int32_t>& tokens) {
+  const int64_t V = s.config().vocab_size;
+  std::vector<float> out(tokens.size() * size_t(V));
+  for (size_t t = 0; t < tokens.size(); ++t) {
+    const float* l = s.Step(tokens[t]);
+    std::copy(l, l + V, out.begin() + t * V);
+  }
+  return out;
+}
+
 // Reference noise between the two paths is ~1e-4 on these models; rgemma's
 // paths share kernels, so they agree far closer.
 constexpr double kPathTolerance = 2e-4;
@@ -37,12 +48,8 @@ TEST_F(PrefillDecode, ChunkedPrefillEqualsDecodeFarPastWindow) {
   const auto tokens = RandomTokens(size_t(W * 8 + 3), V, 7);
   const size_t T = tokens.size();
 
-  std::vector<float> decoded(T * V);
   Session step(weights_, pool_, 1);
-  for (size_t t = 0; t < T; ++t) {
-    const float* l = step.Step(tokens[t]);
-    std::copy(l, l + V, decoded.begin() + t * V);
-  }
+  const std::vector<float> decoded = StepAll(step, tokens);
   for (int64_t chunk : {int64_t(T), int64_t(W), int64_t(W + 1), int64_t(7), int64_t(3)}) {
     Session pre(weights_, pool_, chunk);
     std::vector<float> got(T * V);
@@ -80,12 +87,8 @@ TEST_F(PrefillDecode, QuantizedGatesPrefillEqualsDecode) {
   const int64_t V = w->config.vocab_size, W = w->config.attention_window;
   const auto tokens = RandomTokens(size_t(W * 4 + 5), V, 11);
   const size_t T = tokens.size();
-  std::vector<float> decoded(T * V);
   Session step(w, pool_, 1);
-  for (size_t t = 0; t < T; ++t) {
-    const float* l = step.Step(tokens[t]);
-    std::copy(l, l + V, decoded.begin() + t * V);
-  }
+  const std::vector<float> decoded = StepAll(step, tokens);
   for (int64_t chunk : {int64_t(T), int64_t(W + 1), int64_t(5)}) {
     Session pre(w, pool_, chunk);
     std::vector<float> got(T * V);

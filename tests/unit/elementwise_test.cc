@@ -4,19 +4,14 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <random>
 #include <vector>
+
+#include "test_random.h"
 
 namespace rg {
 namespace {
 
-std::vector<float> Gaussian(size_t n, uint32_t seed, float sigma) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> d(0.f, sigma);
-  std::vector<float> v(n);
-  for (float& x : v) x = d(rng);
-  return v;
-}
+using test::Gaussian;
 
 TEST(SumOfSquares, MatchesDoubleOverOddSizes) {
   for (int64_t n : {0, 1, 7, 15, 16, 17, 31, 33, 100, 2560, 2561, 7680}) {

@@ -19,17 +19,12 @@
 #include "ops/matmul.h"
 #include "ops/quant.h"
 #include "ops/quant_matmul.h"
+#include "test_random.h"
 
 namespace rg {
 namespace {
 
-std::vector<float> Gaussian(size_t n, uint32_t seed, float sigma = 1.f) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> d(0.f, sigma);
-  std::vector<float> v(n);
-  for (auto& x : v) x = d(rng);
-  return v;
-}
+using test::Gaussian;
 
 constexpr WeightFormat kFormats[] = {WeightFormat::Q8, WeightFormat::Q4, WeightFormat::Q8_256,
                                      WeightFormat::Q4_256};
