@@ -72,31 +72,6 @@ TEST_F(PrefillDecode, ChunkedPrefillEqualsDecodeFarPastWindow) {
   }
 }
 
-// The _256 formats run the RG-LRU gates as quantized block-diagonal products
-// (model/weight_convert.h GateFormatFor): that path, too, is the same in
-// prefill, chunked prefill and decode, past the window.
-TEST_F(PrefillDecode, QuantizedGatesPrefillEqualsDecode) {
-  LoadOptions opt;
-  opt.matrix_format = WeightFormat::Q8_256;
-  const auto w = Weights::Load(std::string(RG_TEST_DATA) + "/fixtures/small", opt);
-  int quantized_gates = 0;
-  for (const LayerWeights& l : w->layers)
-    if (const auto* r = std::get_if<RecurrentWeights>(&l.temporal))
-      quantized_gates += (r->a_gate_q.data != nullptr) + (r->input_gate_q.data != nullptr);
-  ASSERT_EQ(quantized_gates, 8);  // small: 4 recurrent layers
-  const int64_t V = w->config.vocab_size, W = w->config.attention_window;
-  const auto tokens = RandomTokens(size_t(W * 4 + 5), V, 11);
-  const size_t T = tokens.size();
-  Session step(w, pool_, 1);
-  const std::vector<float> decoded = StepAll(step, tokens);
-  for (int64_t chunk : {int64_t(T), int64_t(W + 1), int64_t(5)}) {
-    Session pre(w, pool_, chunk);
-    std::vector<float> got(T * V);
-    pre.ForwardAll(tokens, got.data());
-    EXPECT_LE(MaxAbsDiff(got.data(), decoded.data(), got.size()), kPathTolerance) << "chunk " << chunk;
-  }
-}
-
 TEST_F(PrefillDecode, ResetGivesTheSameLogitsAsAFreshSession) {
   const int64_t V = weights_->config.vocab_size;
   const auto a = RandomTokens(40, V, 1), b = RandomTokens(25, V, 2);

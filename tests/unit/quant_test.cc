@@ -326,7 +326,7 @@ TEST(BlockDiagQuantized, EveryIsaMatchesScalarOracleBitwise) {
           const int64_t L = H * b;
           auto x = Gaussian(T * L, seed + 1);
           for (int64_t c = 0; c < b; ++c) x[c] = 0.f;  // a zero head of token 0
-          if (T > 1) x[L + b] *= 1000.f;                // a wide range in one head only
+          if (T > 1) x[L] *= 1000.f;                    // a wide range in one head only
           const auto bias = Gaussian(L, seed + 2);
           // Two products of the same x, as the two gates.
           std::vector<std::vector<uint8_t>> packed;
@@ -356,6 +356,36 @@ TEST(BlockDiagQuantized, EveryIsaMatchesScalarOracleBitwise) {
             }
         }
   std::printf("%d (format, shape, isa, pool) block-diagonal cases bitwise equal\n", cases);
+}
+
+TEST(BlockDiagQuantized, RowsDoNotDependOnT) {
+  // Prefill = decode for the gates: T rows in one call give bitwise the rows
+  // of T one-row calls, at every ISA (the tile changes with T; the order of
+  // every output's sum does not).
+  ThreadPool pool(2);
+  for (WeightFormat f : kFormats)
+    for (int64_t T : {2, 5, 13, 23}) {
+      const int64_t H = 3, b = 96, L = H * b;
+      const auto w = Gaussian(H * b * b, uint32_t(T), 0.1f);
+      const auto x = Gaussian(T * L, uint32_t(T) + 1);
+      const auto bias = Gaussian(L, uint32_t(T) + 2);
+      std::vector<uint8_t> packed(QuantizedBytes(f, L, b));
+      QuantizeBlockDiag(f, w.data(), H, b, packed.data(), pool);
+      const WeightMatrix m{f, L, b, packed.data()};
+      for (Isa isa : Isas()) {
+        KernelContext ctx(pool, AtLevel(isa));
+        std::vector<float> all(T * L), one(T * L);
+        const MatMulTarget t_all{&m, all.data(), bias.data()};
+        BlockDiagMatMulQuantized(std::span<const MatMulTarget>(&t_all, 1), x.data(), T, H, ctx);
+        for (int64_t t = 0; t < T; ++t) {
+          const MatMulTarget t_one{&m, one.data() + t * L, bias.data()};
+          BlockDiagMatMulQuantized(std::span<const MatMulTarget>(&t_one, 1), x.data() + t * L, 1, H, ctx);
+        }
+        for (int64_t i = 0; i < T * L; ++i)
+          ASSERT_TRUE(BitwiseEqual(all[i], one[i])) << WeightFormatName(f) << " " << IsaName(isa) << " T " << T
+                                                    << " at t " << i / L << " col " << i % L;
+      }
+    }
 }
 
 TEST(BlockDiagQuantized, OracleIsTheBlockDiagonalProduct) {

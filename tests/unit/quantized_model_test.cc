@@ -20,6 +20,7 @@
 #include "core/error.h"
 #include "generate/session.h"
 #include "io/safetensors.h"
+#include "model/hf_config.h"
 #include "model/quantized_dir.h"
 #include "model/tensor_specs.h"
 #include "model/weight_convert.h"
@@ -296,6 +297,36 @@ TEST(QuantizedModel, GatesAreQuantizedForThe256FormatsOnly) {
       });
       EXPECT_EQ(w->matrix_bytes_per_token(), matrices + gate_bytes);
     }
+  }
+}
+
+// A gate block the quantizer cannot take (a NaN) is named when the _256
+// formats quantize it; the f32 formats load it as stored.
+TEST(QuantizedModel, UnquantizableGateIsNamed) {
+  TempDir t;
+  const std::string dir = t.path + "/nan-gate";
+  fs::create_directories(dir);
+  fs::copy_file(kTiny + "/config.json", dir + "/config.json");
+  FileCopy f(kTiny + "/model.safetensors");
+  std::string gate;  // the first gate block of the table
+  ForEachTensor(LoadHFConfig(kTiny + "/config.json"), [&](const TensorSpec& s) {
+    if (gate.empty() && s.role == TensorRole::kGateBlock) gate = s.name;
+  });
+  FileCopy::T* g = f.Find(gate);
+  ASSERT_NE(g, nullptr);
+  ASSERT_EQ(g->dtype, DType::F32);
+  const float nan = std::nanf("");
+  std::memcpy(g->bytes.data() + 4 * 5, &nan, 4);
+  f.Write(dir + "/model.safetensors");
+  LoadOptions opt;
+  opt.matrix_format = WeightFormat::Q8;
+  EXPECT_NO_THROW(Weights::Load(dir, opt));
+  opt.matrix_format = WeightFormat::Q8_256;
+  try {
+    Weights::Load(dir, opt);
+    FAIL() << "a NaN gate was quantized";
+  } catch (const Error& e) {
+    EXPECT_THAT(std::string(e.what()), HasSubstr(dir + ": tensor '" + gate + "': cannot quantize to q8_256"));
   }
 }
 
