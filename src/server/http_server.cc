@@ -359,6 +359,15 @@ struct HttpServer::Impl {
   void Generate(const httplib::Request& req, httplib::Response& res, const std::string& req_body, Endpoint ep) {
     if (!Authorized(req, res)) return;
     std::shared_ptr<Job> job;
+    // Counted before the engine sees the request, so /metrics and /health never
+    // show its busy slots without it (a scrape between the two raced in CI).
+    // An error answer below uncounts it; an accepted one is uncounted when answered.
+    ++in_flight;
+    struct Uncount {
+      std::atomic<int>& n;
+      bool armed = true;
+      ~Uncount() { if (armed) --n; }
+    } uncount{in_flight};
     try {
       if (draining.load()) throw ApiError(503, "the server is shutting down", "", "server_error", "shutting_down");
       const json body = ParseJsonBody(req_body, opt.limits);
@@ -394,7 +403,7 @@ struct HttpServer::Impl {
       return;
     }
 
-    ++in_flight;
+    uncount.armed = false;
     const auto t0 = Clock::now();
     const int fd = Connections::CurrentFd();
     if (!job->request().stream) {

@@ -255,10 +255,12 @@ TEST_F(ChatTest, SigintAtThePromptExitsCleanly) {
   const std::string chat = std::string(RG_BINARY) + " chat -m " + Quote(Model().string()) + " --tokenizer " +
                            Quote(std::string(RG_SOURCE_DIR) + "/models/tokenizer/tokenizer.model") +
                            " --threads 2 --temperature 0 -n 4 --print-ids";
+  // `timeout` bounds a chat that hangs and relays the SIGINT to it; a background
+  // `sleep 30; kill` watchdog outlived the test and held ctest's pipe for 30 s.
   const std::string script =
       "mkfifo " + Quote(fifo.string()) + " && { (printf 'Hi!\\n'; exec sleep 30) > " + Quote(fifo.string()) +
-      " 2>/dev/null & w=$!; " + chat + " < " + Quote(fifo.string()) + " > " + Quote(out.string()) + " 2> " +
-      Quote(err.string()) + " & p=$!; (sleep 30; kill -KILL $p) >/dev/null 2>&1 & i=0; while ! grep -q 'turn 1' " + Quote(err.string()) +
+      " 2>/dev/null & w=$!; timeout -s KILL 30 " + chat + " < " + Quote(fifo.string()) + " > " + Quote(out.string()) +
+      " 2> " + Quote(err.string()) + " & p=$!; i=0; while ! grep -q 'turn 1' " + Quote(err.string()) +
       " && [ $i -lt 400 ]; do sleep 0.05; i=$((i+1)); done; sleep 0.2; kill -INT $p; wait $p; echo rc=$?; "
       "kill $w; }";
   const CommandResult r = RunCommand(script);
