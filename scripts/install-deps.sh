@@ -4,6 +4,7 @@
 set -euo pipefail
 packages=(
   build-essential cmake pkg-config            # toolchain
+  ccache                                      # the test suite's fresh-clone build reuses its release objects
   libsentencepiece-dev                        # tokenizer.model
   libxxhash-dev                               # state-file checksums (XXH3)
   nlohmann-json3-dev libcli11-dev             # JSON, command line

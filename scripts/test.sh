@@ -14,6 +14,13 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh || exit 1
 jobs=$(nproc)
+# ccache, for the release configuration only: the fresh-clone stage then
+# rebuilds the CLI from cached objects (~3 s, not ~150 s). The clone lives
+# under build-demo/ so both trees are below CCACHE_BASEDIR and their relative
+# paths match; the sanitizer and fuzz builds are configured without it.
+if command -v ccache >/dev/null; then
+  export CMAKE_CXX_COMPILER_LAUNCHER=ccache CCACHE_DIR="$PWD/build-ccache" CCACHE_BASEDIR="$PWD"
+fi
 passed=0; failed=0; failures=()
 step() {  # step NAME COMMAND...: runs a stage, records its result
   local name=$1; shift
@@ -36,13 +43,13 @@ contract_check() {
 }
 asan() {
   # -O1: quick to compile, still fast enough to run every test.
-  cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=None -DCMAKE_CXX_FLAGS="-O1 -g1" -DRG_SANITIZE=ON -DRG_PYTHON=OFF >/dev/null &&
+  env -u CMAKE_CXX_COMPILER_LAUNCHER cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=None -DCMAKE_CXX_FLAGS="-O1 -g1" -DRG_SANITIZE=ON -DRG_PYTHON=OFF >/dev/null &&
     cmake --build build-asan -j"$jobs" &&
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
       ctest --test-dir build-asan --output-on-failure -j2 --timeout 1800
 }
 fuzz() {
-  CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRG_FUZZ=ON -DRG_PYTHON=OFF >/dev/null || return 1
+  CC=clang CXX=clang++ env -u CMAKE_CXX_COMPILER_LAUNCHER cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRG_FUZZ=ON -DRG_PYTHON=OFF >/dev/null || return 1
   local targets=(safetensors_fuzzer hf_config_fuzzer)
   for extra in tests/fuzz/*_fuzzer.cc; do
     n=$(basename "$extra" .cc); [[ " ${targets[*]} " == *" $n "* ]] || targets+=("$n")
@@ -69,7 +76,7 @@ python_pkg() { tests/python/run.sh build; }
 capi() { tests/capi/run.sh build; }
 # The README's main command, as a new user runs it: a fresh clone of HEAD
 # (no build/, no models/cache/), scripts/demo.sh with a small random model.
-demo_fresh_clone() { tests/demo/fresh_clone.sh "$(mktemp -d)"; }
+demo_fresh_clone() { mkdir -p build-demo && tests/demo/fresh_clone.sh "$(mktemp -d -p "$PWD/build-demo")"; }
 
 step "release build" build_release
 if [ $failed -eq 0 ]; then
