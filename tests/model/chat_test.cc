@@ -257,9 +257,11 @@ TEST_F(ChatTest, SigintAtThePromptExitsCleanly) {
                            " --threads 2 --temperature 0 -n 4 --print-ids";
   // `timeout` bounds a chat that hangs and relays the SIGINT to it; a background
   // `sleep 30; kill` watchdog outlived the test and held ctest's pipe for 30 s.
+  // --foreground: relay to chat alone; without it timeout also signals its
+  // process group, and a second SIGINT during the clean exit ended chat (130).
   const std::string script =
       "mkfifo " + Quote(fifo.string()) + " && { (printf 'Hi!\\n'; exec sleep 30) > " + Quote(fifo.string()) +
-      " 2>/dev/null & w=$!; timeout -s KILL 30 " + chat + " < " + Quote(fifo.string()) + " > " + Quote(out.string()) +
+      " 2>/dev/null & w=$!; timeout --foreground -s KILL 30 " + chat + " < " + Quote(fifo.string()) + " > " + Quote(out.string()) +
       " 2> " + Quote(err.string()) + " & p=$!; i=0; while ! grep -q 'turn 1' " + Quote(err.string()) +
       " && [ $i -lt 400 ]; do sleep 0.05; i=$((i+1)); done; sleep 0.2; kill -INT $p; wait $p; echo rc=$?; "
       "kill $w; }";
