@@ -19,7 +19,7 @@ jobs=$(nproc)
 # under build-demo/ so both trees are below CCACHE_BASEDIR and their relative
 # paths match; the sanitizer and fuzz builds are configured without it.
 if command -v ccache >/dev/null; then
-  export CMAKE_CXX_COMPILER_LAUNCHER=ccache CCACHE_DIR="$PWD/build-ccache" CCACHE_BASEDIR="$PWD"
+  export CMAKE_CXX_COMPILER_LAUNCHER=ccache CCACHE_DIR="$PWD/build-ccache" CCACHE_BASEDIR="$PWD" CCACHE_MAXSIZE=1G
 fi
 passed=0; failed=0; failures=()
 step() {  # step NAME COMMAND...: runs a stage, records its result
@@ -42,7 +42,8 @@ contract_check() {
   /usr/bin/python3 "$checker" build/rgemma "${fixtures[@]}"
 }
 asan() {
-  # -O1: quick to compile, still fast enough to run every test.
+  # -O1, with the CLI, the server and most test files at -O0 (CMakeLists.txt):
+  # quick to compile, still fast enough to run every test.
   env -u CMAKE_CXX_COMPILER_LAUNCHER cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=None -DCMAKE_CXX_FLAGS="-O1 -g1" -DRG_SANITIZE=ON -DRG_PYTHON=OFF >/dev/null &&
     cmake --build build-asan -j"$jobs" &&
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
