@@ -2,6 +2,7 @@
 // 2048-token window generates 10,000 tokens with the same peak RSS as 1,000.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
 #include <regex>
 #include <string>
@@ -38,13 +39,14 @@ TEST(Memory, PeakRssIsFlatFrom1kTo10kTokens) {
   ASSERT_GT(rss10, 0u);
   // The generated ids are really there (10,000 of them, past the window 5 times).
   EXPECT_GT(o10.size(), 10000u);
-  const double ratio = double(rss10) / double(rss1);
   RecordProperty("rss_1k_bytes", std::to_string(rss1));
   RecordProperty("rss_10k_bytes", std::to_string(rss10));
-  // 2%: the peak of the same run varies by about 1% (some 200 KB of 18 MB)
-  // from run to run; anything that grows per token (a cache past the window
-  // is KBs per token) is far beyond it.
-  EXPECT_NEAR(ratio, 1.0, 0.02) << "peak RSS at 1k tokens " << rss1 << " bytes, at 10k " << rss10;
+  // 1 MiB: the peak of the same run varies by up to ~450 KB (of 18 MB) from
+  // run to run (a CI run saw +448 KB). An attention cache that kept growing
+  // past the window holds f32 keys and values of one KV head (2 x 64 x 4 B =
+  // 512 B per token in the one attention layer): +4.6 MB by 10k tokens.
+  const double growth = double(rss10) - double(rss1);
+  EXPECT_LT(std::abs(growth), 1024.0 * 1024.0) << "peak RSS at 1k tokens " << rss1 << " bytes, at 10k " << rss10;
   std::filesystem::remove_all(dir);
 }
 
