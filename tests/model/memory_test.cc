@@ -41,12 +41,14 @@ TEST(Memory, PeakRssIsFlatFrom1kTo10kTokens) {
   EXPECT_GT(o10.size(), 10000u);
   RecordProperty("rss_1k_bytes", std::to_string(rss1));
   RecordProperty("rss_10k_bytes", std::to_string(rss10));
-  // 1 MiB: the peak of the same run varies by up to ~450 KB (of 18 MB) from
-  // run to run (a CI run saw +448 KB). An attention cache that kept growing
-  // past the window holds f32 keys and values of one KV head (2 x 64 x 4 B =
-  // 512 B per token in the one attention layer): +4.6 MB by 10k tokens.
+  // 1 MiB + 2%: the peak of the same run varies by up to ~450 KB (of 18 MB)
+  // from run to run (a CI run saw +448 KB, 2.5%); under ASan (153 MB, its
+  // quarantine keeps freed blocks) by 1.5 MB. An attention cache that kept
+  // growing past the window holds f32 keys and values of one KV head
+  // (2 x 64 x 4 B = 512 B per token in the one attention layer): +4.6 MB.
   const double growth = double(rss10) - double(rss1);
-  EXPECT_LT(std::abs(growth), 1024.0 * 1024.0) << "peak RSS at 1k tokens " << rss1 << " bytes, at 10k " << rss10;
+  const double allowed = 1024.0 * 1024.0 + 0.02 * double(rss1);
+  EXPECT_LT(std::abs(growth), allowed) << "peak RSS at 1k tokens " << rss1 << " bytes, at 10k " << rss10;
   std::filesystem::remove_all(dir);
 }
 
