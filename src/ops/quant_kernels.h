@@ -73,9 +73,9 @@ void QuantMatMulAvx512(const QuantKernelArgs& a, int64_t g0, int64_t g1);
 void QuantMatMulAvx2(const QuantKernelArgs& a, int64_t g0, int64_t g1);
 
 // Register tile (tokens) of each kernel: the most tokens a weight vector is
-// loaded for. AVX-512 uses 12 (12 int32 + 12 f32 accumulators: the weight
-// load and sign flip are shared by more products; +2-3% prefill on Zen 4
-// over 8); the Q4 formats need registers for their codebook lookup and keep 8.
+// loaded for. AVX-512 uses 6 tokens x 2 row groups (12 int32 + 12 f32
+// accumulators; each token's broadcast code quad serves both groups' weight
+// vectors, which Zen 5 needs to issue vpdpbusd at its peak rate).
 int MaxTileAvx512(WeightFormat f);
 inline constexpr int kNtAvx2 = 2;
 

@@ -130,8 +130,8 @@ void CheckArgs(const char* who, const WeightMatrix& w, int64_t T) {
 constexpr int64_t kInlineActElems = 32 * 1024;
 
 // The token tile of a SIMD product: at most the kernel's register tile,
-// balanced so that no tile is much smaller than the others (T = 16 at tile
-// 12 runs as 8 + 8, not 12 + 4: a short tile pays the per-block weight
+// balanced so that no tile is much smaller than the others (T = 13 at tile
+// 6 runs as 5 + 5 + 3, not 6 + 6 + 1: a short tile pays the per-block weight
 // loads for few products).
 int TileTokens(Isa isa, WeightFormat f, int64_t T) {
   const int nt_max = isa == Isa::kAvx512 ? MaxTileAvx512(f) : kNtAvx2;
