@@ -30,7 +30,7 @@ namespace {
 
 struct BenchArgs {
   std::string model, weights, precision = "exact";
-  int64_t prompt_tokens = 512, gen_tokens = 128, batch = 1, chunk = kDefaultPrefillChunk;
+  int64_t prompt_tokens = 512, gen_tokens = 128, batch = 1, chunk = 0;  // chunk 0: DefaultPrefillChunk
   int threads = 0, reps = 3;
   bool json = false, mmap = false;
 };
@@ -93,7 +93,8 @@ void RunBench(const BenchArgs& a) {
   std::vector<double> prefill_cpu;  // process CPU seconds per prefill
   double read_bytes = 0, read_seconds = 0;
   const KernelOptions kernel_options = KernelOptionsFor(a.precision);
-  Session session(weights, pool, std::min(a.chunk, a.prompt_tokens), kernel_options);
+  const int64_t chunk = a.chunk > 0 ? a.chunk : DefaultPrefillChunk(*weights);
+  Session session(weights, pool, std::min(chunk, a.prompt_tokens), kernel_options);
   for (int r = 0; r < a.reps; ++r) {
     session.Reset();
     t0 = Clock::now();
@@ -171,6 +172,7 @@ void RunBench(const BenchArgs& a) {
   j["model"] = a.model;
   j["weights_format"] = format;
   j["precision"] = a.precision;
+  j["prefill_chunk"] = std::min(chunk, a.prompt_tokens);
   j["isa"] = IsaName(ActiveIsa());
   j["threads"] = pool.size();
   j["prompt_tokens"] = a.prompt_tokens;
@@ -233,7 +235,8 @@ void RegisterBench(CLI::App& app) {
   AddThreadsFlag(cmd, &a->threads);
   cmd->add_option("--batch,-b", a->batch, "Sequences decoded together in the batched run")->check(CLI::Range(int64_t(1), int64_t(4096)))->capture_default_str();
   cmd->add_option("--reps,-r", a->reps, "Repetitions (the median is reported)")->check(CLI::Range(1, 1000))->capture_default_str();
-  cmd->add_option("--chunk", a->chunk, "Rows per prefill pass")->check(CLI::Range(int64_t(1), int64_t(1) << 16))->capture_default_str();
+  cmd->add_option("--chunk", a->chunk, "Rows per prefill pass (default: 256 for int8 weights, else 128)")
+      ->check(CLI::Range(int64_t(1), int64_t(1) << 16));
   cmd->add_option("--weights", a->weights, "Convert matrices at load: bf16, q8, q4, q8_256, q4_256 (default: as stored)")
       ->check(CLI::IsMember({"f32", "bf16", "q8", "int8", "q4", "q8_256", "q4_256"}));
   AddPrecisionFlag(cmd, &a->precision);

@@ -61,14 +61,20 @@ struct Engine::Seq {
   int64_t prompt_size() const { return int64_t(req.prompt.size()); }
 };
 
+// The options with prefill_chunk 0 replaced by the weights' default.
+EngineOptions WithPrefillChunk(EngineOptions opt, const Weights& w) {
+  if (opt.prefill_chunk == 0) opt.prefill_chunk = DefaultPrefillChunk(w);
+  return opt;
+}
+
 Engine::Engine(std::shared_ptr<const Weights> weights, ThreadPool& pool, EngineOptions opt)
     : weights_(std::move(weights)),
       pool_(pool),
-      opt_(opt),
+      opt_(WithPrefillChunk(opt, *weights_)),
       vocab_(weights_->config.vocab_size),
       scratch_(weights_->config,
-               std::max<int64_t>(1, opt.parallel) + std::max<int64_t>(1, opt.prefill_chunk), pool,
-               opt.kernels) {
+               std::max<int64_t>(1, opt_.parallel) + std::max<int64_t>(1, opt_.prefill_chunk), pool,
+               opt_.kernels) {
   RG_CHECK(opt_.parallel >= 1 && opt_.parallel <= 4096, "engine: parallel must be in [1, 4096], got ", opt_.parallel);
   RG_CHECK(opt_.max_queue >= 0, "engine: max_queue must be >= 0, got ", opt_.max_queue);
   RG_CHECK(opt_.prefill_chunk >= 1, "engine: prefill_chunk must be >= 1, got ", opt_.prefill_chunk);

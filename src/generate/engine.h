@@ -42,7 +42,7 @@
 
 #include "core/threads.h"
 #include "generate/request.h"
-#include "generate/session.h"  // kDefaultPrefillChunk
+#include "generate/session.h"  // DefaultPrefillChunk
 #include "generate/state_cache.h"
 #include "model/griffin.h"
 
@@ -51,7 +51,7 @@ namespace rg {
 struct EngineOptions {
   int parallel = 1;                            // State slots = sequences run together
   int64_t max_queue = 64;                      // sequences waiting for a slot; more are refused
-  int64_t prefill_chunk = kDefaultPrefillChunk;  // prompt rows per step (all prefilling sequences together)
+  int64_t prefill_chunk = 0;                   // prompt rows per step (all prefilling sequences together; 0: DefaultPrefillChunk)
   int64_t logits_chunk = 16;                   // the same when every prompt row's logits are needed
   int max_top_logprobs = 20;                   // bound on Request::logprobs / prompt_logprobs
   size_t cache_bytes = 0;                      // state cache budget; 0 = no cache

@@ -3,14 +3,21 @@
 #include <algorithm>
 
 #include "core/error.h"
+#include "ops/quant.h"
 
 namespace rg {
+
+int64_t DefaultPrefillChunk(const Weights& w) {
+  const bool int8 = !w.layers.empty() && IsQuantizedFormat(w.layers[0].mlp.gate.format);
+  return int8 ? kDefaultPrefillChunkInt8 : kDefaultPrefillChunk;
+}
 
 Session::Session(std::shared_ptr<const Weights> weights, ThreadPool& pool, int64_t max_rows,
                  const KernelOptions& kernel_options)
     : weights_(std::move(weights)),
       state_(weights_->config),
-      scratch_(weights_->config, std::max<int64_t>(1, max_rows), pool, kernel_options),
+      scratch_(weights_->config, max_rows == 0 ? DefaultPrefillChunk(*weights_) : std::max<int64_t>(1, max_rows), pool,
+               kernel_options),
       logits_(size_t(weights_->config.vocab_size)) {}
 
 const float* Session::Prefill(std::span<const int32_t> tokens) {

@@ -18,6 +18,7 @@
 #include <random>
 
 #include "core/error.h"
+#include "generate/engine.h"
 #include "generate/session.h"
 #include "io/safetensors.h"
 #include "model/hf_config.h"
@@ -331,6 +332,26 @@ TEST(QuantizedModel, UnquantizableGateIsNamed) {
 }
 
 // ---- (2) quantizing at load == quantizing to disk
+
+// The prefill chunk follows the matrices' format (generate/session.h): int8
+// weights take kDefaultPrefillChunkInt8 rows, f32 / bf16 kDefaultPrefillChunk,
+// in a Session and an Engine alike; an explicit size wins.
+TEST(QuantizedModel, DefaultPrefillChunkFollowsTheFormat) {
+  static_assert(kDefaultPrefillChunkInt8 != kDefaultPrefillChunk);
+  ThreadPool pool(1);
+  for (const std::string to : {"", "q8", "q4", "q8_256", "q4_256"}) {
+    SCOPED_TRACE(to.empty() ? "as stored" : to);
+    LoadOptions opt;
+    if (!to.empty()) opt.matrix_format = ParseWeightFormat(to);
+    opt.pool = &pool;
+    std::shared_ptr<const Weights> w = Weights::Load(kTiny, opt);
+    const int64_t want = to.empty() ? kDefaultPrefillChunk : kDefaultPrefillChunkInt8;
+    EXPECT_EQ(DefaultPrefillChunk(*w), want);
+    EXPECT_EQ(Session(w, pool).scratch().max_rows, want);
+    EXPECT_EQ(Session(w, pool, 7).scratch().max_rows, 7);
+    EXPECT_EQ(Engine(w, pool, EngineOptions{}).options().prefill_chunk, want);
+  }
+}
 
 TEST(QuantizedModel, QuantizeOnLoadMatchesQuantizedDirectory) {
   TempDir t;
