@@ -72,11 +72,15 @@ void QuantizeActsAvx2(const float* x, const ActSegments& seg, int64_t T, int nt,
 void QuantMatMulAvx512(const QuantKernelArgs& a, int64_t g0, int64_t g1);
 void QuantMatMulAvx2(const QuantKernelArgs& a, int64_t g0, int64_t g1);
 
-// Register tile (tokens) of each kernel: the most tokens a weight vector is
-// loaded for. AVX-512 uses 6 tokens x 2 row groups (12 int32 + 12 f32
-// accumulators; each token's broadcast code quad serves both groups' weight
-// vectors, which Zen 5 needs to issue vpdpbusd at its peak rate).
-int MaxTileAvx512(WeightFormat f);
+// Token tiles of the AVX-512 kernel. A product of at most
+// OneTileMaxAvx512(f) tokens (decode, small batches) runs as one tile with
+// row groups one at a time: one pass over the weights, in the order DRAM
+// delivers them. A longer one runs in tiles of at most kPairTileAvx512 tokens
+// over pairs of row groups: each broadcast code quad serves both groups'
+// weight vectors, and the tile's activations stay in L1 (12 int32 + 12 f32
+// accumulators either way).
+int OneTileMaxAvx512(WeightFormat f);
+inline constexpr int kPairTileAvx512 = 6;
 inline constexpr int kNtAvx2 = 2;
 
 }  // namespace rg::quant_internal

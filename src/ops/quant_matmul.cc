@@ -129,12 +129,14 @@ void CheckArgs(const char* who, const WeightMatrix& w, int64_t T) {
 // fork/join round).
 constexpr int64_t kInlineActElems = 32 * 1024;
 
-// The token tile of a SIMD product: at most the kernel's register tile,
-// balanced so that no tile is much smaller than the others (T = 13 at tile
-// 6 runs as 5 + 5 + 3, not 6 + 6 + 1: a short tile pays the per-block weight
-// loads for few products).
+// The token tile of a SIMD product (AVX-512: one tile up to
+// OneTileMaxAvx512, see ops/quant_kernels.h): at most the kernel's register
+// tile, balanced so that no tile is much smaller than the others (T = 13 at
+// tile 6 runs as 5 + 5 + 3, not 6 + 6 + 1: a short tile pays the per-block
+// weight loads for few products).
 int TileTokens(Isa isa, WeightFormat f, int64_t T) {
-  const int nt_max = isa == Isa::kAvx512 ? MaxTileAvx512(f) : kNtAvx2;
+  if (isa == Isa::kAvx512 && T <= OneTileMaxAvx512(f)) return int(T);
+  const int nt_max = isa == Isa::kAvx512 ? kPairTileAvx512 : kNtAvx2;
   const int64_t n_tiles = (T + nt_max - 1) / nt_max;
   return int((T + n_tiles - 1) / n_tiles);
 }

@@ -34,8 +34,8 @@ struct Shape {
 // How far ahead in a token's row QuantizeBlock prefetches x.
 constexpr int kActPrefetchBytes = 2048;
 
-// The largest token tile of these kernels (MaxTileAvx512).
-constexpr int kMaxTile = 6;
+// The largest token tile of these kernels (a one-tile product, OneTileMaxAvx512).
+constexpr int kMaxTile = 12;
 
 // One token's block of n (<= KB) values: its corr and sx slots of a tile
 // record, and its KB / 4 code words to words[0, KB / 4) (TransposeWords puts
@@ -150,7 +150,7 @@ constexpr int64_t kStreamNextMaxTiles = 4;
 // Per core on Zen 5, q8_256 2560x7680 / 7680x2560 x 128 tokens, kernel alone
 // (activations quantized beforehand): 635-645 / 602-606 GOP/s -> 747-809 /
 // 786-794 with the L1 prefetch below.
-template <int G, int N, WeightFormat F>
+template <int G, int N, WeightFormat F, bool kWarm>
 RG_TARGET_AVX512 void Micro(const uint8_t* wg, size_t gbytes, int64_t nb, const uint8_t* tile, float* y,
                             int64_t rows, int64_t r0, const __mmask16* rmask, const float* bias,
                             const WeightPrefetch& pf) {
@@ -201,7 +201,7 @@ RG_TARGET_AVX512 void Micro(const uint8_t* wg, size_t gbytes, int64_t nb, const 
         __m512i wv[G];
 #pragma GCC unroll 4
         for (int g = 0; g < G; ++g) {
-          PrefetchL1Ahead(blk + g * gbytes + S::kHeader + 64 * j);
+          if constexpr (kWarm) PrefetchL1Ahead(blk + g * gbytes + S::kHeader + 64 * j);
           wv[g] = _mm512_xor_si512(_mm512_loadu_si512(blk + g * gbytes + S::kHeader + 64 * j), x80);
         }
 #pragma GCC unroll 16
@@ -219,7 +219,7 @@ RG_TARGET_AVX512 void Micro(const uint8_t* wg, size_t gbytes, int64_t nb, const 
           __m512i wv[G];
 #pragma GCC unroll 4
           for (int g = 0; g < G; ++g) {
-            if (half == 0) PrefetchL1Ahead(blk + g * gbytes + S::kHeader + 64 * c);
+            if (kWarm && half == 0) PrefetchL1Ahead(blk + g * gbytes + S::kHeader + 64 * c);
             const __m512i p = _mm512_loadu_si512(blk + g * gbytes + S::kHeader + 64 * c);
             const __m512i nib = half == 0 ? p : _mm512_srli_epi16(p, 4);
             wv[g] = _mm512_shuffle_epi8(lut, _mm512_and_si512(nib, m0f));
@@ -259,12 +259,15 @@ template <int G, WeightFormat F>
 RG_TARGET_AVX512 void MicroN(int n, const uint8_t* wg, size_t gbytes, int64_t nb, const uint8_t* tile, float* y,
                              int64_t rows, int64_t r0, const __mmask16* rmask, const float* bias,
                              const WeightPrefetch& pf) {
-#define RG_CASE(N) \
-  case N: return Micro<G, N, F>(wg, gbytes, nb, tile, y, rows, r0, rmask, bias, pf);
+#define RG_CASE(N)                                                          \
+  case N:                                                                   \
+    return pf.cold ? Micro<G, N, F, false>(wg, gbytes, nb, tile, y, rows, r0, rmask, bias, pf) \
+                   : Micro<G, N, F, true>(wg, gbytes, nb, tile, y, rows, r0, rmask, bias, pf);
   switch (n) {
     RG_CASE(1) RG_CASE(2) RG_CASE(3) RG_CASE(4) RG_CASE(5) RG_CASE(6)
   }
-  static_assert(kMaxTile == 6, "MicroN: one case per tile size");
+  static_assert(kPairTileAvx512 == 6 && kMaxTile == 12, "MicroN: one case per tile size");
+  if constexpr (G == 1) switch (n) { RG_CASE(7) RG_CASE(8) RG_CASE(9) RG_CASE(10) RG_CASE(11) RG_CASE(12) }
 #undef RG_CASE
 }
 
@@ -292,6 +295,10 @@ RG_TARGET_AVX512 void Kernel(const QuantKernelArgs& a, int64_t g0, int64_t g1) {
   // arithmetic. Prefill (many tiles) spends a small share in first tiles, and
   // there a second block in L2 evicts the activations.
   const bool stream_next = tiles >= 2 && tiles <= kStreamNextMaxTiles;
+  // One tile (decode, small batches; TileTokens): groups one at a time, so
+  // the weights stream from DRAM in order. Several: groups in pairs.
+  const bool pairs = tiles > 1;
+  RG_DCHECK(!pairs || nt <= kPairTileAvx512);
   for (int64_t gs = g0; gs < g1; gs += gb) {
     const int64_t ge = std::min(g1, gs + gb), next_end = std::min(g1, ge + gb);
     // Bytes of the next block each group of a warm tile prefetches.
@@ -306,7 +313,7 @@ RG_TARGET_AVX512 void Kernel(const QuantKernelArgs& a, int64_t g0, int64_t g1) {
         const int64_t r0 = g * 16, seg = r0 / a.seg_rows;
         const size_t seg_offset = size_t(seg * a.nb) * ActRecordBytes(S::kKb) * n;
         // Two groups at once when both exist and read the same segment of x.
-        const bool pair = g + 1 < ge && (r0 + 16) / a.seg_rows == seg;
+        const bool pair = pairs && g + 1 < ge && (r0 + 16) / a.seg_rows == seg;
         const int groups = pair ? 2 : 1;
         const __mmask16 rmask[2] = {RowMask(a.rows, r0), pair ? RowMask(a.rows, r0 + 16) : __mmask16(0)};
         WeightPrefetch pf;
@@ -349,13 +356,12 @@ RG_TARGET_AVX512 void QuantizeActs(const float* x, const ActSegments& seg, int64
 
 }  // namespace
 
-// Tile 6 with groups in pairs: 12 int32 + 12 f32 accumulators, as many as
-// the single-group tile of 12 had, but each broadcast serves two products.
 // Measured per core on Zen 5, 2560x7680 / 7680x2560 x 128 tokens
-// (bench_quant 1 avx512 one), GOP/s of tile 6 / tile 5: q8_256 794 / 769,
+// (bench_quant 1 avx512 one), GOP/s of pair tiles of 6 / 5: q8_256 794 / 769,
 // 812 / 794; q8 714 / 701, 720 / 734; q4_256 854 / 836, 820 / 808; q4 751 /
-// 744, 694 / 709.
-int MaxTileAvx512(WeightFormat) { return kMaxTile; }
+// 744, 694 / 709. One tile: the single-group limits of the registers (the q4
+// formats need five for their codebook lookup).
+int OneTileMaxAvx512(WeightFormat f) { return IsQ4Family(f) ? 8 : kMaxTile; }
 
 void QuantizeActsAvx512(const float* x, const ActSegments& seg, int64_t T, int nt, int64_t k0, int64_t k1,
                         uint8_t* acts) {
