@@ -61,11 +61,13 @@ struct Engine::Seq {
   int64_t prompt_size() const { return int64_t(req.prompt.size()); }
 };
 
+namespace {
 // The options with prefill_chunk 0 replaced by the weights' default.
 EngineOptions WithPrefillChunk(EngineOptions opt, const Weights& w) {
   if (opt.prefill_chunk == 0) opt.prefill_chunk = DefaultPrefillChunk(w);
   return opt;
 }
+}  // namespace
 
 Engine::Engine(std::shared_ptr<const Weights> weights, ThreadPool& pool, EngineOptions opt)
     : weights_(std::move(weights)),
