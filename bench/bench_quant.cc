@@ -1,6 +1,7 @@
 // Timing of the Q8 / Q4 kernels (ops/quant_matmul.h) against the machine's
 // measured read bandwidth, in the same run.
 //   bench_quant [threads=2] [isa=best|avx512|avx2|scalar] [what=all|bw|decode|prefill|quant]
+//   bench_quant threads isa decode FORMAT [T ...]: one format, these batch sizes
 // Decode: weight GB/s = packed bytes / time per call; copies of the matrix
 // are rotated so every call streams from DRAM, not L3. Prefill: GOP/s =
 // 2 * rows * cols * T / time.
@@ -202,10 +203,15 @@ int main(int argc, char** argv) {
 
   if (all || what == "decode") {
     std::printf("\n-- decode: weight bytes streamed per call (matrix copies rotated past L3)\n");
+    // bench_quant threads isa decode [FORMAT [T ...]]: only those.
+    std::vector<int64_t> Ts = {1, 4, 16};
+    if (argc > 5) Ts.clear();
+    for (int i = 5; i < argc; ++i) Ts.push_back(std::atoll(argv[i]));
     for (WeightFormat f : kQuantFormats)
       for (const Shape& s : kShapes) {
+        if (argc > 4 && std::string(argv[4]) != WeightFormatName(f)) continue;
         Packed p = Make(f, s.rows, s.cols, size_t(512) << 20, pool);
-        for (int64_t T : {1, 4, 16}) {
+        for (int64_t T : Ts) {
           const auto x = Gaussian(size_t(T * s.cols), 5, 1.f);
           std::vector<float> y(size_t(T * s.rows));
           std::vector<double> times;

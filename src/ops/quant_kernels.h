@@ -73,12 +73,12 @@ void QuantMatMulAvx512(const QuantKernelArgs& a, int64_t g0, int64_t g1);
 void QuantMatMulAvx2(const QuantKernelArgs& a, int64_t g0, int64_t g1);
 
 // Token tiles of the AVX-512 kernel. A product of at most
-// OneTileMaxAvx512(f) tokens (decode, small batches) runs as one tile with
-// row groups one at a time: one pass over the weights, in the order DRAM
-// delivers them. A longer one runs in tiles of at most kPairTileAvx512 tokens
-// over pairs of row groups: each broadcast code quad serves both groups'
-// weight vectors, and the tile's activations stay in L1 (12 int32 + 12 f32
-// accumulators either way).
+// OneTileMaxAvx512(f) tokens (decode, batches of up to 16 streams for the q8
+// formats, 8 for the q4 ones) runs as one tile with row groups one at a time:
+// one pass over the weights, in the order DRAM delivers them. A longer one
+// runs in tiles of at most kPairTileAvx512 tokens over pairs of row groups:
+// each broadcast code quad serves both groups' weight vectors, and the tile's
+// activations stay in L1 (12 int32 + 12 f32 accumulators).
 int OneTileMaxAvx512(WeightFormat f);
 inline constexpr int kPairTileAvx512 = 6;
 inline constexpr int kNtAvx2 = 2;

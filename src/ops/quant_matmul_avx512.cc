@@ -35,7 +35,13 @@ struct Shape {
 constexpr int kActPrefetchBytes = 2048;
 
 // The largest token tile of these kernels (a one-tile product, OneTileMaxAvx512).
-constexpr int kMaxTile = 12;
+constexpr int kMaxTile = 16;
+// A single-group tile of more than this many tokens keeps its N f32 sums in
+// registers across blocks but its int32 sums for a third of the tokens at a
+// time (16 + 6 + weights and broadcast: 25 of the 32 registers; with halves,
+// 16 + 8, GCC 12 spilled in the q8_256 loop); the block's weight vectors are
+// read again from L1 for the later thirds.
+constexpr int kSubTileFrom = 12;
 
 // One token's block of n (<= KB) values: its corr and sx slots of a tile
 // record, and its KB / 4 code words to words[0, KB / 4) (TransposeWords puts
@@ -125,6 +131,23 @@ constexpr int kL1Ahead = 1024;
 RG_TARGET_AVX512 inline void PrefetchL1Ahead(const uint8_t* line) {
   _mm_prefetch(reinterpret_cast<const char*>(line) + kL1Ahead, _MM_HINT_T0);
 }
+// The prefetch of step `step` of `steps` over a group's block at `blk` (one
+// per weight line the step reads). Cold (the block comes from DRAM): into
+// L2, kPrefetchBytes ahead, spread evenly over the steps; a burst of the
+// block's 65 lines at its start (as before) made the one-tile q8_256
+// product at T = 8 ~1.6x slower (bench_quant 2 avx512 decode q8_256 8:
+// 800 against 511 us for 2560x7680), the misses queueing behind it. Warm
+// (in L2): into L1, kL1Ahead ahead.
+template <WeightFormat F, bool kWarm, int N>
+RG_TARGET_AVX512 inline void PrefetchWeights(const uint8_t* blk, int step, int steps) {
+  using S = Shape<F>;
+  if constexpr (kWarm) {
+    PrefetchL1Ahead(blk + S::kHeader + 64 * step);
+  } else if constexpr (N >= kPrefetchMinN<S::kQ4>) {
+    _mm_prefetch(reinterpret_cast<const char*>(blk) + kPrefetchBytes + step * S::kBlockBytes / steps, _MM_HINT_T1);
+  }
+}
+
 // Weights of this many bytes of row groups stay in L2 while all token tiles
 // pass over them.
 constexpr size_t kGroupBlockBytes = 384u << 10;
@@ -156,6 +179,9 @@ RG_TARGET_AVX512 void Micro(const uint8_t* wg, size_t gbytes, int64_t nb, const 
                             const WeightPrefetch& pf) {
   using S = Shape<F>;
   constexpr size_t kRecBytes = ActRecordBytes(S::kKb) * N;
+  // A tile of more tokens than the registers hold int32 sums for runs as
+  // three sub-tiles over each block (see kSubTileFrom).
+  constexpr int kSub = N > kSubTileFrom ? (N + 2) / 3 : N;
   __m512 f[G][N];  // [group, token] f32 sums of 16 rows
 #pragma GCC unroll 4
   for (int g = 0; g < G; ++g)
@@ -173,73 +199,71 @@ RG_TARGET_AVX512 void Micro(const uint8_t* wg, size_t gbytes, int64_t nb, const 
       for (size_t l = 0; l < pf.next_step; l += 64)
         _mm_prefetch(reinterpret_cast<const char*>(pf.next + b * pf.next_step + l), _MM_HINT_T1);
     }
-    if (N >= kPrefetchMinN<S::kQ4> && pf.cold) {
-      // On a group block's first token tile the weights come from DRAM; with
-      // this much arithmetic per weight byte the hardware prefetcher falls
-      // behind, so pull the stream into L2 ahead of use.
-#pragma GCC unroll 4
-      for (int g = 0; g < G; ++g)
-#pragma GCC unroll 9
-        for (size_t l = 0; l < S::kBlockBytes; l += 64)
-          _mm_prefetch(reinterpret_cast<const char*>(blk + g * gbytes) + kPrefetchBytes + l, _MM_HINT_T1);
-    }
     const int32_t* corr = reinterpret_cast<const int32_t*>(rec);
     const float* sx = reinterpret_cast<const float*>(rec + 4 * N);
     const int32_t* xq = reinterpret_cast<const int32_t*>(rec + 8 * N);  // [KB / 4][N]
-    __m512i acc[G][N];  // [group, token] int32 sums of this block
-    // The 8-step blocks start from the code-sum correction; the 64-step
-    // blocks add it in the epilogue instead (started from it, GCC 12 copies
-    // an accumulator twice per step of the loop it does not unroll).
-    constexpr bool kCorrFirst = S::kKb == 32;
+    // Sub-tiles of kSub tokens [h, h + kSub) share the block's weight vectors,
+    // loaded again from L1 after the first.
+#pragma GCC unroll 3
+    for (int h = 0; h < N; h += kSub) {
+      const int len = std::min(kSub, N - h);  // the last sub-tile may have fewer
+      __m512i acc[G][kSub];  // [group, token of the sub-tile] int32 sums of this block
+      // The 8-step blocks start from the code-sum correction; the 64-step
+      // blocks add it in the epilogue instead (started from it, GCC 12 copies
+      // an accumulator twice per step of the loop it does not unroll).
+      constexpr bool kCorrFirst = S::kKb == 32;
 #pragma GCC unroll 4
-    for (int g = 0; g < G; ++g)
+      for (int g = 0; g < G; ++g)
 #pragma GCC unroll 16
-      for (int t = 0; t < N; ++t) acc[g][t] = kCorrFirst ? _mm512_set1_epi32(corr[t]) : _mm512_setzero_si512();
-    if constexpr (!S::kQ4) {
+        for (int u = 0; u < len; ++u)
+          acc[g][u] = kCorrFirst ? _mm512_set1_epi32(corr[h + u]) : _mm512_setzero_si512();
+      if constexpr (!S::kQ4) {
 #pragma GCC unroll 8
-      for (int j = 0; j < S::kKb / 4; ++j) {
-        __m512i wv[G];
-#pragma GCC unroll 4
-        for (int g = 0; g < G; ++g) {
-          if constexpr (kWarm) PrefetchL1Ahead(blk + g * gbytes + S::kHeader + 64 * j);
-          wv[g] = _mm512_xor_si512(_mm512_loadu_si512(blk + g * gbytes + S::kHeader + 64 * j), x80);
-        }
-#pragma GCC unroll 16
-        for (int t = 0; t < N; ++t) {
-          const __m512i xb = _mm512_set1_epi32(xq[j * N + t]);
-#pragma GCC unroll 4
-          for (int g = 0; g < G; ++g) acc[g][t] = Dot(acc[g][t], wv[g], xb);
-        }
-      }
-    } else {
-#pragma GCC unroll 4
-      for (int c = 0; c < S::kKb / 8; ++c) {
-#pragma GCC unroll 2
-        for (int half = 0; half < 2; ++half) {
+        for (int j = 0; j < S::kKb / 4; ++j) {
           __m512i wv[G];
 #pragma GCC unroll 4
           for (int g = 0; g < G; ++g) {
-            if (kWarm && half == 0) PrefetchL1Ahead(blk + g * gbytes + S::kHeader + 64 * c);
-            const __m512i p = _mm512_loadu_si512(blk + g * gbytes + S::kHeader + 64 * c);
-            const __m512i nib = half == 0 ? p : _mm512_srli_epi16(p, 4);
-            wv[g] = _mm512_shuffle_epi8(lut, _mm512_and_si512(nib, m0f));
+            if (h == 0) PrefetchWeights<F, kWarm, N>(blk + g * gbytes, j, S::kKb / 4);
+            wv[g] = _mm512_xor_si512(_mm512_loadu_si512(blk + g * gbytes + S::kHeader + 64 * j), x80);
           }
 #pragma GCC unroll 16
-          for (int t = 0; t < N; ++t) {
-            const __m512i xb = _mm512_set1_epi32(xq[(2 * c + half) * N + t]);
+          for (int u = 0; u < len; ++u) {
+            const __m512i xb = _mm512_set1_epi32(xq[j * N + h + u]);
 #pragma GCC unroll 4
-            for (int g = 0; g < G; ++g) acc[g][t] = Dot(acc[g][t], wv[g], xb);
+            for (int g = 0; g < G; ++g) acc[g][u] = Dot(acc[g][u], wv[g], xb);
+          }
+        }
+      } else {
+#pragma GCC unroll 4
+        for (int c = 0; c < S::kKb / 8; ++c) {
+#pragma GCC unroll 2
+          for (int half = 0; half < 2; ++half) {
+            __m512i wv[G];
+#pragma GCC unroll 4
+            for (int g = 0; g < G; ++g) {
+              if (h == 0 && half == 0) PrefetchWeights<F, kWarm, N>(blk + g * gbytes, c, S::kKb / 8);
+              const __m512i p = _mm512_loadu_si512(blk + g * gbytes + S::kHeader + 64 * c);
+              const __m512i nib = half == 0 ? p : _mm512_srli_epi16(p, 4);
+              wv[g] = _mm512_shuffle_epi8(lut, _mm512_and_si512(nib, m0f));
+            }
+#pragma GCC unroll 16
+            for (int u = 0; u < len; ++u) {
+              const __m512i xb = _mm512_set1_epi32(xq[(2 * c + half) * N + h + u]);
+#pragma GCC unroll 4
+              for (int g = 0; g < G; ++g) acc[g][u] = Dot(acc[g][u], wv[g], xb);
+            }
           }
         }
       }
-    }
 #pragma GCC unroll 4
-    for (int g = 0; g < G; ++g) {
-      const __m512 sw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + g * gbytes)));
+      for (int g = 0; g < G; ++g) {
+        const __m512 sw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + g * gbytes)));
 #pragma GCC unroll 16
-      for (int t = 0; t < N; ++t) {
-        const __m512i sum = kCorrFirst ? acc[g][t] : _mm512_add_epi32(acc[g][t], _mm512_set1_epi32(corr[t]));
-        f[g][t] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(sum), sw), _mm512_set1_ps(sx[t]), f[g][t]);
+        for (int u = 0; u < len; ++u) {
+          const int t = h + u;
+          const __m512i sum = kCorrFirst ? acc[g][u] : _mm512_add_epi32(acc[g][u], _mm512_set1_epi32(corr[t]));
+          f[g][t] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(sum), sw), _mm512_set1_ps(sx[t]), f[g][t]);
+        }
       }
     }
   }
@@ -266,8 +290,11 @@ RG_TARGET_AVX512 void MicroN(int n, const uint8_t* wg, size_t gbytes, int64_t nb
   switch (n) {
     RG_CASE(1) RG_CASE(2) RG_CASE(3) RG_CASE(4) RG_CASE(5) RG_CASE(6)
   }
-  static_assert(kPairTileAvx512 == 6 && kMaxTile == 12, "MicroN: one case per tile size");
-  if constexpr (G == 1) switch (n) { RG_CASE(7) RG_CASE(8) RG_CASE(9) RG_CASE(10) RG_CASE(11) RG_CASE(12) }
+  static_assert(kPairTileAvx512 == 6 && kMaxTile == 16, "MicroN: one case per tile size");
+  if constexpr (G == 1) switch (n) {
+      RG_CASE(7) RG_CASE(8) RG_CASE(9) RG_CASE(10) RG_CASE(11) RG_CASE(12)
+      RG_CASE(13) RG_CASE(14) RG_CASE(15) RG_CASE(16)
+    }
 #undef RG_CASE
 }
 
@@ -359,8 +386,13 @@ RG_TARGET_AVX512 void QuantizeActs(const float* x, const ActSegments& seg, int64
 // Measured per core on Zen 5, 2560x7680 / 7680x2560 x 128 tokens
 // (bench_quant 1 avx512 one), GOP/s of pair tiles of 6 / 5: q8_256 794 / 769,
 // 812 / 794; q8 714 / 701, 720 / 734; q4_256 854 / 836, 820 / 808; q4 751 /
-// 744, 694 / 709. One tile: the single-group limits of the registers (the q4
-// formats need five for their codebook lookup).
+// 744, 694 / 709. One tile: the q8 formats up to 16 tokens in sub-tiles
+// (kSubTileFrom); at T = 16 one pass over the weights instead of three pair
+// tiles (bench_quant 2 avx512 decode q8 16, alternated three times:
+// 2560x7680 610-700 -> 478-504 us, the 256000x2560 head 19.8-20.5 -> 15.2-16.5
+// ms). The q4 formats up to 8, the single-group limit of the registers with
+// their codebook lookup in five; at T = 16 in sub-tiles they computed no
+// faster than in pairs (both ~450 us for 2560x7680, compute-bound).
 int OneTileMaxAvx512(WeightFormat f) { return IsQ4Family(f) ? 8 : kMaxTile; }
 
 void QuantizeActsAvx512(const float* x, const ActSegments& seg, int64_t T, int nt, int64_t k0, int64_t k1,
