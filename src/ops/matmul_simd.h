@@ -71,6 +71,20 @@ inline __m512 LoadW(const uint16_t* p, __mmask16 m) { return LoadBf16AsF32(p, m)
 constexpr int kPrefetchBlocks = 2;
 constexpr int64_t kXBlockBytes = 768 * 1024;  // activations of a token block (L2 of 1 MiB)
 constexpr int64_t kMaxChunk = 2560;           // columns, when chunking is needed
+// The L1 chunks of the exact kernels (R = 4 rows of bf16 / f32 weights and 6
+// tokens of f32 activations: 20-25 KB of the 48 KB L1 at 640 columns), from
+// kExactL1MinT<WT> tokens on. Measured on Zen 5, 2 threads, GFLOP/s without
+// -> with (bench_matmul prefill --formats=bf16,f32, alternated twice):
+//   bf16 T = 128: 2560x7680 338 -> 392-398, 7680x2560 367-369 -> 397-402,
+//     2560x2560 382-395 -> 430-434 (1280 columns: 359-363, 412-417, 437-439)
+//   bf16 T = 3 / 4 / 6 / 16, 2560x7680: 171-259 -> 286, 240-306 -> 366-375,
+//     358-363 -> 449-455, 381-393 -> 432-446; but T = 2 (R = 2) 146-148 -> 120-128
+//   f32 weights: T = 4 / 6 88-102 -> 72-75 / 105-112 -> 88-90 (the weight
+//     stream from DRAM, cut into chunks, reads slower), T = 8 equal, from
+//     T = 12 better (7680x2560 T = 48: 294-302 -> 383-385).
+constexpr int64_t kExactL1Cols = 640;
+template <class WT>
+constexpr int64_t kExactL1MinT = sizeof(WT) == 2 ? 3 : 12;
 
 // One row x TT tokens over k columns. y[t * ldy] = init + dot, init = y (if
 // accumulate) or bias.
@@ -211,12 +225,14 @@ inline int GroupSize(int64_t left, int max_group) {
 // The blocking of the c-in-lanes kernels for large T x cols, shared by the
 // exact ones (f32 activations read in place) and bf16 fast mode
 // (matmul_bf16.cc: activations converted to bf16 per block). Column chunks
-// only when the activations of one token group would not stay in L2
-// otherwise, then token blocks sized to the L2 budget. (Chunks sized for L1
-// reuse of the weights measured no better and cost at T < 16.) Within a
-// block: rows in groups of R, tokens in groups of at most 6.
+// of at most l1_cols (when the caller gives them), so that a block's R weight
+// rows stay in L1 while the token groups' activations stream past them from
+// L2; and when the activations of one token group would not stay in L2
+// otherwise, chunks of at most kMaxChunk, then token blocks sized to the L2
+// budget. Within a block: rows in groups of R, tokens in groups of at most 6.
 //   act_bytes       bytes per activation as the kernels read it
 //   col_align       chunk widths are multiples of this
+//   l1_cols         the L1 chunk width of the kernel (0: none)
 //   ld_of(kc)       row stride of a prepared block of kc columns
 //   prepare(t0, nt, c0, k, ld) -> the block of tokens [t0, t0 + nt) x
 //                   columns [c0, c0 + k), row stride ld
@@ -226,10 +242,14 @@ inline int GroupSize(int64_t left, int max_group) {
 // yb points at y's row of the block's first token; accumulate: c0 > 0.
 template <int R, class Act, class LdOf, class Prepare, class Block, class Row>
 void BlockedRows(int64_t cols, int64_t r0, int64_t r1, int64_t T, int64_t act_bytes, int64_t col_align,
-                 float* y, int64_t ldy, LdOf&& ld_of, Prepare&& prepare, Block&& block, Row&& row) {
+                 int64_t l1_cols, float* y, int64_t ldy, LdOf&& ld_of, Prepare&& prepare, Block&& block,
+                 Row&& row) {
+  int64_t max_kc = cols;
+  if (T * cols * act_bytes > kXBlockBytes) max_kc = kMaxChunk;
+  if (l1_cols > 0) max_kc = std::min(max_kc, l1_cols);
   int64_t kc = cols;
-  if (T * cols * act_bytes > kXBlockBytes && cols > kMaxChunk) {
-    const int64_t chunks = (cols + kMaxChunk - 1) / kMaxChunk;
+  if (cols > max_kc) {
+    const int64_t chunks = (cols + max_kc - 1) / max_kc;
     kc = ((cols + chunks - 1) / chunks + col_align - 1) / col_align * col_align;
   }
   const int64_t ld = ld_of(kc);
@@ -258,7 +278,8 @@ template <int R, class WT>
 void DotRowsBlocked(const WT* W, int64_t cols, int64_t r0, int64_t r1, const float* x, int64_t T,
                     float* y, int64_t ldy, const float* bias) {
   BlockedRows<R, float>(
-      cols, r0, r1, T, sizeof(float), 16, y, ldy, [&](int64_t) { return cols; },
+      cols, r0, r1, T, sizeof(float), 16, T >= kExactL1MinT<WT> ? kExactL1Cols : 0, y, ldy,
+      [&](int64_t) { return cols; },
       [&](int64_t t0, int64_t, int64_t c0, int64_t, int64_t) { return x + t0 * cols + c0; },
       [&](int n, bool first, int64_t r, int64_t c0, int64_t k, const float* xb, int64_t ld, float* yb, bool acc) {
         const WT* w = W + r * cols + c0;
