@@ -73,18 +73,18 @@ constexpr int64_t kXBlockBytes = 768 * 1024;  // activations of a token block (L
 constexpr int64_t kMaxChunk = 2560;           // columns, when chunking is needed
 // The L1 chunks of the exact kernels (R = 4 rows of bf16 / f32 weights and 6
 // tokens of f32 activations: 20-25 KB of the 48 KB L1 at 640 columns), from
-// kExactL1MinT<WT> tokens on. Measured on Zen 5, 2 threads, GFLOP/s without
-// -> with (bench_matmul prefill --formats=bf16,f32, alternated twice):
+// kExactL1MinT tokens on. Measured on Zen 5, 2 threads, GFLOP/s without ->
+// with (bench_matmul prefill --formats=bf16,f32, alternated twice):
 //   bf16 T = 128: 2560x7680 338 -> 392-398, 7680x2560 367-369 -> 397-402,
 //     2560x2560 382-395 -> 430-434 (1280 columns: 359-363, 412-417, 437-439)
-//   bf16 T = 3 / 4 / 6 / 16, 2560x7680: 171-259 -> 286, 240-306 -> 366-375,
-//     358-363 -> 449-455, 381-393 -> 432-446; but T = 2 (R = 2) 146-148 -> 120-128
-//   f32 weights: T = 4 / 6 88-102 -> 72-75 / 105-112 -> 88-90 (the weight
-//     stream from DRAM, cut into chunks, reads slower), T = 8 equal, from
-//     T = 12 better (7680x2560 T = 48: 294-302 -> 383-385).
+//   f32 weights, 7680x2560 T = 48: 294-302 -> 383-385.
+// Fewer tokens (batched decode) keep whole rows: there the weights stream
+// from DRAM, and cut into chunks they stream slower (f32 weights at T = 4 /
+// 6: 88-102 -> 72-75 / 105-112 -> 88-90; 2B bf16 `rgemma bench --batch 8`,
+// twice at the same read bandwidth: 43.0 / 44.0 -> 40.1 / 39.8 tok/s). At 16
+// streams the arithmetic dominates (--batch 16: 61.4 / 62.3 -> 66.5 / 66.4).
 constexpr int64_t kExactL1Cols = 640;
-template <class WT>
-constexpr int64_t kExactL1MinT = sizeof(WT) == 2 ? 3 : 12;
+constexpr int64_t kExactL1MinT = 16;
 
 // One row x TT tokens over k columns. y[t * ldy] = init + dot, init = y (if
 // accumulate) or bias.
@@ -278,7 +278,7 @@ template <int R, class WT>
 void DotRowsBlocked(const WT* W, int64_t cols, int64_t r0, int64_t r1, const float* x, int64_t T,
                     float* y, int64_t ldy, const float* bias) {
   BlockedRows<R, float>(
-      cols, r0, r1, T, sizeof(float), 16, T >= kExactL1MinT<WT> ? kExactL1Cols : 0, y, ldy,
+      cols, r0, r1, T, sizeof(float), 16, T >= kExactL1MinT ? kExactL1Cols : 0, y, ldy,
       [&](int64_t) { return cols; },
       [&](int64_t t0, int64_t, int64_t c0, int64_t, int64_t) { return x + t0 * cols + c0; },
       [&](int n, bool first, int64_t r, int64_t c0, int64_t k, const float* xb, int64_t ld, float* yb, bool acc) {
