@@ -207,6 +207,13 @@ int main(int argc, char** argv) {
     std::vector<int64_t> Ts = {1, 4, 16};
     if (argc > 5) Ts.clear();
     for (int i = 5; i < argc; ++i) Ts.push_back(std::atoll(argv[i]));
+    bool known = argc <= 4;
+    for (WeightFormat f : kQuantFormats) known = known || std::string(argv[4]) == WeightFormatName(f);
+    for (int64_t T : Ts) known = known && T >= 1 && T <= 4096;
+    if (!known) {
+      std::fprintf(stderr, "bench_quant decode: expected FORMAT in q8|q4|q8_256|q4_256 and T in [1, 4096]\n");
+      return 2;
+    }
     for (WeightFormat f : kQuantFormats)
       for (const Shape& s : kShapes) {
         if (argc > 4 && std::string(argv[4]) != WeightFormatName(f)) continue;

@@ -272,6 +272,7 @@ void FastRows(const void* wv, int64_t cols, int64_t r0, int64_t r1, const float*
 // FastRows' work memory: the largest bf16 block BlockedRows makes for
 // (cols, T): all T rows when they fit the L2 budget, else a token block
 // within it (at least 6 rows) of a chunk of at most kMaxChunk + 31 columns.
+// L1 chunks (kFastL1Cols) only make a block narrower, so this bounds them too.
 size_t FastRowsBytes(int64_t cols, int64_t T) {
   const int64_t budget = avx512::kXBlockBytes;
   const bool chunked = T * cols * 2 > budget && cols > avx512::kMaxChunk;
