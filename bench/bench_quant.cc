@@ -2,6 +2,7 @@
 // measured read bandwidth, in the same run.
 //   bench_quant [threads=2] [isa=best|avx512|avx2|scalar] [what=all|bw|decode|prefill|quant]
 //   bench_quant threads isa decode FORMAT [T ...]: one format, these batch sizes
+//   bench_quant threads isa one ROWS COLS T [FORMAT [dram]]: one product
 // Decode: weight GB/s = packed bytes / time per call; copies of the matrix
 // are rotated so every call streams from DRAM, not L3. Prefill: GOP/s =
 // 2 * rows * cols * T / time.
@@ -268,18 +269,22 @@ int main(int argc, char** argv) {
       }
   }
 
-  if (what == "one") {  // bench_quant threads isa one rows cols T [q8|q4|q8_256|q4_256]
+  if (what == "one") {  // bench_quant threads isa one rows cols T [q8|q4|q8_256|q4_256 [dram]]
     const int64_t rows = std::atoll(argv[4]), cols = std::atoll(argv[5]), T = std::atoll(argv[6]);
     WeightFormat f = WeightFormat::Q8;
     for (WeightFormat g : kQuantFormats)
       if (argc > 7 && std::string(argv[7]) == WeightFormatName(g)) f = g;
-    Packed p = Make(f, rows, cols, 0, pool);
-    const WeightMatrix w{f, rows, cols, p.buf.data()};
+    // With `dram`, copies rotated past L3, so that each product reads its
+    // weights from DRAM as in the model (whose weights are far larger than
+    // L3); else one copy, in L3 from the second product on.
+    const bool dram = argc > 8 && std::string(argv[8]) == "dram";
+    Packed p = Make(f, rows, cols, dram ? size_t(256) << 20 : 0, pool);
     const auto x = Gaussian(size_t(T * cols), 6, 1.f);
     std::vector<float> y(size_t(T * rows));
     const double ops = 2.0 * rows * cols * T;
     std::vector<double> times, cpus;
     for (int i = 0; i < std::max(5, int(4e9 / ops)); ++i) {
+      const WeightMatrix w{f, rows, cols, p.buf.data<uint8_t>() + (i % p.copies) * p.bytes};
       const double t0 = Now(), c0 = ProcessCpuNow();
       MatMulQuantized(w, x.data(), T, y.data(), nullptr, ctx);
       times.push_back(Now() - t0);
