@@ -208,15 +208,18 @@ RG_TARGET_AVX512 void Micro(const uint8_t* wg, size_t gbytes, int64_t nb, const 
     for (int h = 0; h < N; h += kSub) {
       const int len = std::min(kSub, N - h);  // the last sub-tile may have fewer
       __m512i acc[G][kSub];  // [group, token of the sub-tile] int32 sums of this block
-      // The 8-step blocks start from the code-sum correction; the 64-step
-      // blocks add it in the epilogue instead (started from it, GCC 12 copies
-      // an accumulator twice per step of the loop it does not unroll).
-      constexpr bool kCorrFirst = S::kKb == 32;
+      // Every block starts from the code-sum correction (int32 addition, so
+      // bitwise the same as adding it last). For the 64-step blocks GCC 12
+      // then copies one accumulator twice per step of the loop it does not
+      // unroll, and still the epilogue's add and broadcast per sum cost more:
+      // one core, q8_256 2560x7680 / 7680x2560 and q4_256 2560x7680 at
+      // T = 256 (bench_quant 1 avx512 one), alternated three times, GOP/s
+      // 838-868 / 860-873 / 896-899 with the add in the epilogue, 862-885 /
+      // 862-886 / 899-929 with it first.
 #pragma GCC unroll 4
       for (int g = 0; g < G; ++g)
 #pragma GCC unroll 16
-        for (int u = 0; u < len; ++u)
-          acc[g][u] = kCorrFirst ? _mm512_set1_epi32(corr[h + u]) : _mm512_setzero_si512();
+        for (int u = 0; u < len; ++u) acc[g][u] = _mm512_set1_epi32(corr[h + u]);
       if constexpr (!S::kQ4) {
 #pragma GCC unroll 8
         for (int j = 0; j < S::kKb / 4; ++j) {
@@ -261,8 +264,7 @@ RG_TARGET_AVX512 void Micro(const uint8_t* wg, size_t gbytes, int64_t nb, const 
 #pragma GCC unroll 16
         for (int u = 0; u < len; ++u) {
           const int t = h + u;
-          const __m512i sum = kCorrFirst ? acc[g][u] : _mm512_add_epi32(acc[g][u], _mm512_set1_epi32(corr[t]));
-          f[g][t] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(sum), sw), _mm512_set1_ps(sx[t]), f[g][t]);
+          f[g][t] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(acc[g][u]), sw), _mm512_set1_ps(sx[t]), f[g][t]);
         }
       }
     }
